@@ -1,0 +1,1 @@
+# Modules that the firmware and the host import unchanged: formats, checksums, schemas.
