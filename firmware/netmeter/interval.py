@@ -1,0 +1,157 @@
+# The interval accumulator: books energy spans into UTC-aligned intervals and closes records.
+from netmeter.energy import A_MINUS, A_PLUS, PULSES_EXPORT, PULSES_IMPORT
+from shared.record import (
+    CLOCK_ADJUSTED,
+    DATA_INVALID,
+    NET_RESET,
+    PARTIAL,
+    RECOVERED,
+    SOURCE_POWER,
+    SOURCE_PULSES,
+    SOURCE_REGISTERS,
+    Record,
+)
+
+INTERVAL_MINUTES = (1, 5, 10, 15, 30, 60)
+_SOURCE_IDS = {"pulses": SOURCE_PULSES, "registers": SOURCE_REGISTERS, "power": SOURCE_POWER}
+
+
+class IntervalAccumulator:
+    """Nets readings into contiguous, non-overlapping interval records.
+
+    Times are integer milliseconds since the Unix epoch (UTC). Each call to update() gives
+    what was read at one instant; a source that was not read (or failed) is None. Intervals
+    close when an update reaches their end; a span of readings that crosses boundaries is
+    cut at each boundary (docs/netting.md gives the rules for gaps, steps and resets).
+    """
+
+    def __init__(self, interval_min=15, billing="registers", sources=None, seq=0):
+        if interval_min not in INTERVAL_MINUTES:
+            raise ValueError(
+                "interval_min=%r: allowed %s minutes" % (interval_min, INTERVAL_MINUTES)
+            )
+        self.sources = sources or {}
+        if billing not in self.sources:
+            raise ValueError("billing source %r is not among the configured sources" % billing)
+        self.billing = billing
+        self.interval_min = interval_min
+        self.interval_ms = interval_min * 60000
+        self.seq = seq
+        self.net_total = 0  # mWh since the last reset-net
+        self.start = None  # open interval [start, end) in ms; None before the first reading
+        self.end = None
+        self.flags = 0
+        self.last_t = None
+
+    def boundary_after(self, t):
+        return (t // self.interval_ms + 1) * self.interval_ms
+
+    def update(self, t, power=None, registers=None, pulses=None, flags=0):
+        """Take the readings of one instant t (ms); returns the records closed by it."""
+        records = []
+        if self.start is None:
+            self.start, self.end = t, self.boundary_after(t)
+            self.flags |= PARTIAL if t % self.interval_ms else 0
+        elif t < self.last_t:
+            # The clock went backwards without a declared step: treat it as one.
+            records += self.step_clock(t)
+        readings = (("power", power), ("registers", registers), ("pulses", pulses))
+        spans = []
+        for name, value in readings:
+            source = self.sources.get(name)
+            if source is None or value is None:
+                continue
+            span, why = source.read(t, value)
+            flags |= why
+            if span is not None:
+                spans.append((source, span))
+        while self.end <= t:
+            self._book(spans, self.end)
+            records.append(self._close(self.end))
+        self._book(spans, t)
+        self.flags |= flags
+        self.last_t = t
+        return records
+
+    def _book(self, spans, until):
+        for source, span in spans:
+            if span.cut >= until:
+                continue  # nothing of this span lies in the interval being booked
+            amounts = span.take(until)
+            source.book(amounts)
+            self.flags |= span.flags
+            if source.owes and any(amounts):
+                self.flags |= RECOVERED
+            source.owes = False
+
+    def _close(self, end):
+        for source in self.sources.values():
+            if source.last_t is None or source.last_t < end:
+                # Data stops short of the end: what it hid is booked when it comes back.
+                self.flags |= DATA_INVALID
+                source.owes = True
+        closed = {}
+        for name, source in self.sources.items():
+            closed[name] = source.close()
+        billing = closed[self.billing]
+        quadrants = closed["power"][2:6] if "power" in closed else [0, 0, 0, 0]
+        pulses = closed.get("pulses", [0, 0, 0, 0])
+        start_s = self.start // 1000
+        record = Record(
+            seq=self.seq,
+            start_utc=start_s,
+            duration_s=end // 1000 - start_s,
+            a_plus=billing[A_PLUS],
+            a_minus=billing[A_MINUS],
+            q1=quadrants[0],
+            q2=quadrants[1],
+            q3=quadrants[2],
+            q4=quadrants[3],
+            pulses_import=pulses[PULSES_IMPORT],
+            pulses_export=pulses[PULSES_EXPORT],
+            flags=self.flags,
+            source=_SOURCE_IDS[self.billing],
+            interval_min=self.interval_min,
+        )
+        self.closed_by_source = closed  # for cross-checks between sources
+        self.seq += 1
+        self.net_total += record.net
+        self.start, self.end = end, self.boundary_after(end)
+        self.flags = 0
+        return record
+
+    def close_now(self, t):
+        """Close the open interval early at t (shutdown, or a clock step); returns the record."""
+        if t > self.start:
+            return [self._close(t)]
+        return []
+
+    def step_clock(self, new_t):
+        """The clock was set from last_t to new_t: close at the old time, carry on at the new.
+
+        The interval holding the step closes at the old time. The next one starts at the
+        later of the two times, so records never overlap: after a step back, the interval
+        from the old time absorbs the energy until the new clock reaches its end.
+        """
+        if self.start is None:
+            self.flags |= CLOCK_ADJUSTED
+            return []
+        old_t = self.last_t
+        self.flags |= CLOCK_ADJUSTED
+        records = self.close_now(old_t)
+        for source in self.sources.values():
+            source.shift_time(new_t - old_t)
+        self.start = max(new_t, self.start)  # never before the end of the last record
+        self.end = self.boundary_after(self.start)
+        self.flags |= CLOCK_ADJUSTED
+        self.last_t = new_t
+        return records
+
+    def flag(self, bits):
+        """Mark the open interval (e.g. COMM_ERROR, CLOCK_INVALID, RECORDS_DROPPED)."""
+        self.flags |= bits
+
+    def reset_net(self):
+        """Reset-net-only: the cumulative net restarts; history and seq are untouched."""
+        self.net_total = 0
+        self.flags |= NET_RESET
