@@ -1,0 +1,1 @@
+# netmeter host companion (CPython): link client, history, simulator.

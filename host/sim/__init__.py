@@ -1,0 +1,1 @@
+# Simulated meter and board for tests and demos (CPython only).
