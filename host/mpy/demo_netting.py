@@ -41,7 +41,8 @@ def main():
     arithmetic = make_accumulator(dict(config, summation="arithmetic"))
     noise = noise_source(2025)
     print(
-        "start UTC |    A+ Wh    A- Wh   net Wh | arith A+ arith A- |  QI  QII QIII  QIV varh | flags"
+        "start UTC |    A+ Wh    A- Wh   net Wh | arith A+ arith A- "
+        "|  QI  QII QIII  QIV varh | flags"
     )
     print("-" * 96)
     t = START

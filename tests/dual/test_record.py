@@ -1,6 +1,5 @@
 # The record codec: the documented hex example decodes the same on both runtimes.
 from dualtest import raises
-
 from shared.record import (
     COMM_ERROR,
     PARTIAL,
