@@ -150,6 +150,10 @@ def _splitmix64(x):
     return x ^ (x >> 31)
 
 
+_HOUR_CACHE = {}  # (SiteConfig, hour index) -> generated hour, oldest first
+_HOUR_CACHE_SIZE = 128  # about 11 MB at one-second ticks
+
+
 class Site:
     """Per-phase P (mW) and Q (mvar) for every tick, generated an hour at a time.
 
@@ -259,7 +263,21 @@ class Site:
         return 0.3 * pv_w if pv_w > 0.5 * self.pv_peak_w else -0.15 * pv_w
 
     def hour(self, index):
-        """(p, q): per phase, arrays of int mW and int mvar for each tick of hour `index`."""
+        """(p, q): per phase, arrays of int mW and int mvar for each tick of hour `index`.
+
+        Shared, do not modify: hours are cached across Site objects of equal configuration,
+        since tests build many meters of the same site.
+        """
+        key = (self.config, index)
+        cached = _HOUR_CACHE.get(key)
+        if cached is None:
+            cached = _HOUR_CACHE[key] = self.generate_hour(index)
+            while len(_HOUR_CACHE) > _HOUR_CACHE_SIZE:
+                del _HOUR_CACHE[next(iter(_HOUR_CACHE))]
+        return cached
+
+    def generate_hour(self, index):
+        """hour(index) computed afresh, bypassing the cache."""
         n = self.ticks_per_hour
         tick = self.tick_ms
         t0 = index * HOUR_MS
