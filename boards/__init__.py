@@ -1,0 +1,34 @@
+# Board registry: board name -> module, imported only when asked for (load(name)).
+
+# Pico and Pico 2 share rp2_pico: same pins, same drivers.
+BOARDS = {
+    "rp2_pico": "boards.rp2_pico",
+    "esp32_s3": "boards.esp32_s3",
+    "feather_rp2040_cp": "boards.feather_rp2040_cp",
+    "unix_sim": "boards.unix_sim",
+}
+
+
+class Hardware:
+    """What a board's build() returns: the parts the main loop uses."""
+
+    def __init__(self, name, pulses, rs485, watchdog, clock, fs_root, **extra):
+        self.name = name
+        self.pulses = pulses
+        self.rs485 = rs485
+        self.watchdog = watchdog
+        self.clock = clock
+        self.fs_root = fs_root
+        for key in extra:
+            setattr(self, key, extra[key])
+
+
+def load(name):
+    """The board module registered under name; ValueError naming the known boards."""
+    if name not in BOARDS:
+        raise ValueError("unknown board %r (known: %s)" % (name, ", ".join(sorted(BOARDS))))
+    path = BOARDS[name]
+    module = __import__(path)
+    for part in path.split(".")[1:]:
+        module = getattr(module, part)
+    return module

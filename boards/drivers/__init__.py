@@ -1,0 +1,1 @@
+# Drivers that turn a board's peripherals into the duck-typed parts the main loop uses.

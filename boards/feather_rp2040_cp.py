@@ -1,0 +1,65 @@
+# Adafruit Feather RP2040 (CircuitPython): countio S0 counters, busio.UART with rs485_dir.
+NAME = "feather_rp2040_cp"
+
+# `board` attribute names (docs/wiring.md).
+PIN_S0_IMPORT = "D5"
+PIN_S0_EXPORT = "D6"
+PIN_UART_TX = "TX"  # -> transceiver DI
+PIN_UART_RX = "RX"  # <- transceiver RO
+PIN_RS485_DE = "D9"  # -> transceiver DE and /RE, driven by the port (rs485_dir)
+WATCHDOG_MAX_MS = 8388
+FS_ROOT = "/"
+
+
+def build(config):
+    import time
+
+    import board
+    import busio
+    import countio
+    import digitalio
+    import microcontroller
+    import rtc
+    import watchdog
+
+    from boards import Hardware
+    from boards.drivers.clock import CircuitPythonRtc, TicksClock
+    from boards.drivers.countio_pulses import CountioPulses
+    from boards.drivers.rs485 import BusioRs485, validate_rs485_config
+    from boards.drivers.watchdog import CircuitPythonWatchdog
+    from netmeter.pulses import COUNT_MASK, validate_pulse_config
+
+    pulse_cfg = validate_pulse_config(config.get("pulses"))
+    rs485_cfg = validate_rs485_config(config.get("rs485"))
+    pulses = CountioPulses(
+        countio,
+        digitalio,
+        pulse_cfg,
+        {"import": getattr(board, PIN_S0_IMPORT), "export": getattr(board, PIN_S0_EXPORT)},
+    )
+    parity = {"none": None, "even": busio.UART.Parity.EVEN, "odd": busio.UART.Parity.ODD}
+    uart = busio.UART(
+        getattr(board, PIN_UART_TX),
+        getattr(board, PIN_UART_RX),
+        baudrate=rs485_cfg["baud"],
+        bits=8,
+        parity=parity[rs485_cfg["parity"]],
+        stop=rs485_cfg["stop_bits"],
+        timeout=0,
+        rs485_dir=getattr(board, PIN_RS485_DE),
+    )
+
+    def ticks_ms():
+        # time.monotonic_ns is exact (no float); the clock needs only the low 30 bits.
+        return (time.monotonic_ns() // 1000000) & COUNT_MASK
+
+    return Hardware(
+        NAME,
+        pulses=pulses,
+        rs485=BusioRs485(uart, rs485_cfg["baud"]),
+        watchdog=CircuitPythonWatchdog(
+            microcontroller, watchdog, config.get("watchdog_ms", 8000), WATCHDOG_MAX_MS
+        ),
+        clock=TicksClock(ticks_ms, None, CircuitPythonRtc(rtc.RTC(), time.struct_time)),
+        fs_root=FS_ROOT,
+    )

@@ -1,0 +1,91 @@
+# The simulated board (MicroPython unix port): pty RS-485; pulses and time from the simulator.
+NAME = "unix_sim"
+FS_ROOT = "."  # the board directory the simulator starts the process in
+
+
+class SimPin:
+    """An input driven by the simulator's control channel, shaped like machine.Pin.
+
+    The control code calls drive(level) after moving the virtual clock to the edge's time;
+    drive() runs the attached handler as a hard IRQ would, only on a level change.
+    """
+
+    IRQ_FALLING = 1
+    IRQ_RISING = 2
+
+    def __init__(self, level=1):
+        self.level = level
+        self._handler = None
+        self._trigger = 0
+
+    def value(self):
+        return self.level
+
+    def irq(self, handler=None, trigger=3, hard=False):
+        self._handler = handler
+        self._trigger = trigger
+
+    def drive(self, level):
+        if level == self.level:
+            return
+        self.level = level
+        edge = self.IRQ_RISING if level else self.IRQ_FALLING
+        if self._handler is not None and self._trigger & edge:
+            self._handler(self)
+
+
+def build(config, ticks_ms=None, clock=None, control=None):
+    """Hardware of the simulated board.
+
+    Hooks for the simulator (they are not faked here):
+    - ticks_ms: the virtual millisecond tick (wrapping below 2**30) that the simulator
+      advances; the pulse debounce and the default clock read it. Required.
+    - clock: an object with now_ms()/set_ms()/is_set; default TicksClock(ticks_ms), unset.
+    - control: kept as hw.control for the main loop / simulator glue.
+    The pulse inputs are SimPins in hw.pins ("import"/"export" or "pulse"/"direction"),
+    idle at the inactive level of the configured edge.
+    """
+    from boards import Hardware
+    from boards.drivers.clock import TicksClock
+    from boards.drivers.irqpins import attach_pulse_irqs
+    from boards.drivers.pty import PtyRs485
+    from boards.drivers.rs485 import validate_rs485_config
+    from boards.drivers.watchdog import RecordingWatchdog
+    from netmeter.pulses import (
+        EDGE_FALLING,
+        WIRING_DIRECTION,
+        PulseCounter,
+        ticks_diff,
+        validate_pulse_config,
+    )
+
+    if ticks_ms is None:
+        raise ValueError(
+            "unix_sim needs ticks_ms: the simulator's virtual clock drives debounce and time"
+        )
+    pulse_cfg = validate_pulse_config(config.get("pulses"))
+    rs485_cfg = validate_rs485_config(config.get("rs485"))
+    path = config.get("rs485_path")
+    if not path:
+        raise ValueError("unix_sim needs rs485_path: the pty of the simulated meter's line")
+    idle = 1 if pulse_cfg["edge"] == EDGE_FALLING else 0
+    if pulse_cfg["wiring"] == WIRING_DIRECTION:
+        pins = {"pulse": SimPin(idle), "direction": SimPin(0)}
+    else:
+        pins = {"import": SimPin(idle), "export": SimPin(idle)}
+    pulses = PulseCounter.from_config(
+        pulse_cfg, direction_pin=pins.get("direction"), ticks_ms=ticks_ms, ticks_diff=ticks_diff
+    )
+    attach_pulse_irqs(pulses, pins, pulse_cfg["wiring"], SimPin.IRQ_FALLING | SimPin.IRQ_RISING)
+    if clock is None:
+        clock = TicksClock(ticks_ms, ticks_diff)
+    return Hardware(
+        NAME,
+        pulses=pulses,
+        rs485=PtyRs485(path, rs485_cfg["baud"]),
+        watchdog=RecordingWatchdog(ticks_ms, config.get("watchdog_ms", 8000)),
+        clock=clock,
+        fs_root=config.get("fs_root", FS_ROOT),
+        pins=pins,
+        control=control,
+    )

@@ -1,0 +1,384 @@
+"""Strict fakes of machine, countio, busio, digitalio, microcontroller, watchdog, rtc, board.
+
+They fail loudly (HardwareMisuse) on what real hardware would get wrong silently: unknown
+pins, unknown keyword arguments, a soft IRQ where a hard one is needed (rp2) or a hard IRQ
+the port lacks (esp32), UART writes while DE is low, reads of a deinitialised counter.
+Every call lands in one event log, so tests can check the order of DE, write and flush.
+"""
+
+import time
+import types
+
+_UNSET = object()
+
+
+class HardwareMisuse(AssertionError):
+    pass
+
+
+def _check_kwargs(what, kwargs, allowed):
+    unknown = set(kwargs) - set(allowed)
+    if unknown:
+        raise HardwareMisuse("%s got unknown keyword(s) %s" % (what, sorted(unknown)))
+
+
+class Log(list):
+    def of(self, kind):
+        return [e for e in self if e[0] == kind]
+
+
+def make_machine(pins, flavour, log=None, de_pin=None, uart_ids=(0, 1), counter_ids=()):
+    """A fake `machine` module for flavour "rp2" or "esp32" with the given GPIO numbers."""
+    log = Log() if log is None else log
+    state = types.SimpleNamespace(pins={}, de_pin=de_pin, irq_disabled=False)
+
+    class Pin:
+        IN = 0
+        OUT = 1
+        PULL_UP = 1
+        PULL_DOWN = 2
+        IRQ_FALLING = 4
+        IRQ_RISING = 8
+
+        def __init__(self, id, mode=None, pull=None, *, value=None):
+            if id not in pins:
+                raise HardwareMisuse("Pin(%r): no such GPIO on this board %s" % (id, pins))
+            if mode not in (None, Pin.IN, Pin.OUT):
+                raise HardwareMisuse("Pin(%r): bad mode %r" % (id, mode))
+            if pull not in (None, Pin.PULL_UP, Pin.PULL_DOWN):
+                raise HardwareMisuse("Pin(%r): bad pull %r" % (id, pull))
+            self.id = id
+            self.mode = mode
+            self.pull = pull
+            self.level = 1 if pull == Pin.PULL_UP else 0
+            if value is not None:
+                self.level = value
+            self.irq_args = None
+            state.pins[id] = self
+
+        def value(self, v=_UNSET):
+            if v is _UNSET:
+                return self.level
+            if self.mode != Pin.OUT:
+                raise HardwareMisuse("Pin(%r).value(%r) on a pin that is not an output" % v)
+            self.level = 1 if v else 0
+            if self.id == state.de_pin:
+                log.append(("de", self.level))
+
+        def irq(self, handler=None, trigger=None, **kwargs):
+            _check_kwargs("Pin.irq", kwargs, ("hard", "priority", "wake"))
+            hard = kwargs.get("hard", False)
+            if flavour == "rp2" and not hard:
+                raise HardwareMisuse(
+                    "Pin(%r).irq without hard=True: a burst overflows the schedule queue" % self.id
+                )
+            if flavour == "esp32" and hard:
+                raise HardwareMisuse("esp32 Pin.irq has no hard=True")
+            if (
+                not callable(handler)
+                or not trigger
+                or trigger & ~(Pin.IRQ_FALLING | Pin.IRQ_RISING)
+            ):
+                raise HardwareMisuse(
+                    "Pin(%r).irq(handler=%r, trigger=%r)" % (self.id, handler, trigger)
+                )
+            self.irq_args = {"handler": handler, "trigger": trigger, "hard": hard}
+
+        def drive(self, level):
+            """The outside world changes the input level; a matching IRQ runs its handler."""
+            if self.mode != Pin.IN:
+                raise HardwareMisuse("driving Pin(%r), which is not an input" % self.id)
+            if level == self.level:
+                return
+            self.level = level
+            edge = Pin.IRQ_RISING if level else Pin.IRQ_FALLING
+            if self.irq_args and self.irq_args["trigger"] & edge:
+                self.irq_args["handler"](self)
+
+    class UART:
+        def __init__(self, id, **kwargs):
+            if id not in uart_ids:
+                raise HardwareMisuse("UART(%r): no such UART" % id)
+            _check_kwargs(
+                "UART",
+                kwargs,
+                ("baudrate", "bits", "parity", "stop", "tx", "rx", "timeout", "txbuf", "rxbuf"),
+            )
+            if kwargs.get("parity") not in (None, 0, 1):
+                raise HardwareMisuse("UART parity must be None, 0 or 1")
+            if kwargs.get("stop", 1) not in (1, 2):
+                raise HardwareMisuse("UART stop must be 1 or 2")
+            for key in ("tx", "rx"):
+                pin = kwargs.get(key)
+                number = pin.id if isinstance(pin, Pin) else pin
+                if number is not None and number not in pins:
+                    raise HardwareMisuse("UART %s=%r: no such GPIO" % (key, pin))
+            self.kwargs = kwargs
+            self.rx = bytearray()
+            self.deinited = False
+
+        def write(self, data):
+            de = state.pins.get(state.de_pin)
+            if de is None or de.level != 1:
+                raise HardwareMisuse("UART.write while DE is low: the transceiver drops it")
+            log.append(("write", bytes(data)))
+            return len(data)
+
+        def flush(self):
+            log.append(("flush",))
+
+        def any(self):
+            return len(self.rx)
+
+        def read(self, n=None):
+            if not self.rx:
+                return None
+            n = len(self.rx) if n is None else n
+            out = bytes(self.rx[:n])
+            del self.rx[:n]
+            return out
+
+    class WDT:
+        def __init__(self, id=0, timeout=5000):
+            if flavour == "rp2" and timeout > 8388:
+                raise HardwareMisuse("rp2 WDT timeout %r > 8388 ms" % timeout)
+            self.timeout = timeout
+            self.feeds = 0
+            state.wdt = self
+
+        def feed(self):
+            self.feeds += 1
+            log.append(("feed",))
+
+    class RTC:
+        def __init__(self):
+            self.fields = state.__dict__.setdefault("rtc_fields", (2000, 1, 1, 5, 0, 0, 0, 0))
+
+        def datetime(self, fields=_UNSET):
+            if fields is _UNSET:
+                return state.rtc_fields
+            if len(fields) != 8:
+                raise HardwareMisuse("RTC.datetime needs 8 fields, got %r" % (fields,))
+            state.rtc_fields = tuple(fields)
+
+    class Counter:
+        RISING = 1
+        FALLING = 2
+        UP = 1
+        DOWN = -1
+
+        def __init__(self, id, src=None, **kwargs):
+            if flavour != "esp32":
+                raise HardwareMisuse("machine.Counter exists on esp32 only")
+            if id not in counter_ids:
+                raise HardwareMisuse("Counter(%r): no such PCNT unit" % id)
+            _check_kwargs("Counter", kwargs, ("edge", "direction", "filter_ns"))
+            if not isinstance(src, Pin):
+                raise HardwareMisuse("Counter src must be a machine.Pin")
+            if kwargs.get("edge", Counter.RISING) not in (Counter.RISING, Counter.FALLING):
+                raise HardwareMisuse("Counter edge %r" % kwargs.get("edge"))
+            self.id = id
+            self.src = src
+            self.kwargs = kwargs
+            self.count = 0
+            self.deinited = False
+            state.__dict__.setdefault("counters", {})[id] = self
+
+        def value(self, v=_UNSET):
+            if self.deinited:
+                raise HardwareMisuse("Counter(%r).value() after deinit()" % self.id)
+            old = self.count
+            if v is not _UNSET:
+                self.count = v
+            return old
+
+        def deinit(self):
+            self.deinited = True
+
+    def disable_irq():
+        if state.irq_disabled:
+            raise HardwareMisuse("disable_irq() twice without enable_irq()")
+        state.irq_disabled = True
+        log.append(("disable_irq",))
+        return 0x5A
+
+    def enable_irq(s):
+        if not state.irq_disabled or s != 0x5A:
+            raise HardwareMisuse("enable_irq(%r) without a matching disable_irq()" % s)
+        state.irq_disabled = False
+        log.append(("enable_irq",))
+
+    machine = types.ModuleType("machine")
+    machine.Pin = Pin
+    machine.UART = UART
+    machine.WDT = WDT
+    machine.RTC = RTC
+    if flavour == "esp32":
+        machine.Counter = Counter
+    machine.disable_irq = disable_irq
+    machine.enable_irq = enable_irq
+    machine.log = log
+    machine.state = state
+    return machine
+
+
+def make_circuitpython(pin_names, log=None):
+    """Fake board, busio, countio, digitalio, microcontroller, watchdog and rtc modules."""
+    log = Log() if log is None else log
+    mods = {}
+
+    class BoardPin:
+        def __init__(self, name):
+            self.name = name
+            self.claimed = False
+
+        def claim(self, by):
+            if self.claimed:
+                raise HardwareMisuse("board.%s already in use" % self.name)
+            self.claimed = by
+
+    board = types.ModuleType("board")
+    for name in pin_names:
+        setattr(board, name, BoardPin(name))
+    mods["board"] = board
+
+    digitalio = types.ModuleType("digitalio")
+    digitalio.Pull = types.SimpleNamespace(UP="Pull.UP", DOWN="Pull.DOWN")
+    mods["digitalio"] = digitalio
+
+    countio = types.ModuleType("countio")
+    countio.Edge = types.SimpleNamespace(FALL="Edge.FALL", RISE="Edge.RISE", RISE_AND_FALL="RF")
+    countio.counters = []
+
+    class Counter:
+        def __init__(self, pin, **kwargs):
+            _check_kwargs("countio.Counter", kwargs, ("edge", "pull"))
+            if not isinstance(pin, BoardPin):
+                raise HardwareMisuse("countio.Counter needs a board pin, got %r" % pin)
+            if kwargs.get("edge", countio.Edge.FALL) not in ("Edge.FALL", "Edge.RISE"):
+                raise HardwareMisuse("countio edge %r" % kwargs.get("edge"))
+            pin.claim(self)
+            self.pin = pin
+            self.kwargs = kwargs
+            self._count = 0
+            self.deinited = False
+            self.reads = 0
+            countio.counters.append(self)
+
+        @property
+        def count(self):
+            if self.deinited:
+                raise HardwareMisuse("countio.Counter.count after deinit()")
+            self.reads += 1
+            return self._count
+
+        @count.setter
+        def count(self, value):
+            raise HardwareMisuse("setting count loses edges between read and reset")
+
+        def reset(self):
+            raise HardwareMisuse("reset() loses edges between read and reset")
+
+        def edges(self, n):
+            self._count = (self._count + n) & 0xFFFFFFFF
+
+        def deinit(self):
+            self.deinited = True
+
+    countio.Counter = Counter
+    mods["countio"] = countio
+
+    busio = types.ModuleType("busio")
+
+    class UART:
+        Parity = types.SimpleNamespace(EVEN="Parity.EVEN", ODD="Parity.ODD")
+
+        def __init__(self, tx, rx, **kwargs):
+            _check_kwargs(
+                "busio.UART",
+                kwargs,
+                (
+                    "baudrate",
+                    "bits",
+                    "parity",
+                    "stop",
+                    "timeout",
+                    "receiver_buffer_size",
+                    "rs485_dir",
+                    "rs485_invert",
+                ),
+            )
+            for pin in (tx, rx, kwargs.get("rs485_dir")):
+                if pin is not None and not isinstance(pin, BoardPin):
+                    raise HardwareMisuse("busio.UART pins must be board pins, got %r" % pin)
+                if pin is not None:
+                    pin.claim(self)
+            self.kwargs = kwargs
+            self.rx = bytearray()
+            busio.uart = self
+
+        @property
+        def in_waiting(self):
+            return len(self.rx)
+
+        def write(self, data):
+            if self.kwargs.get("rs485_dir") is None:
+                raise HardwareMisuse("busio.UART without rs485_dir: DE never rises")
+            log.append(("write", bytes(data)))
+            return len(data)
+
+        def read(self, n=None):
+            if not self.rx:
+                return None
+            n = len(self.rx) if n is None else n
+            out = bytes(self.rx[:n])
+            del self.rx[:n]
+            return out
+
+    busio.UART = UART
+    mods["busio"] = busio
+
+    watchdog = types.ModuleType("watchdog")
+    watchdog.WatchDogMode = types.SimpleNamespace(RAISE="RAISE", RESET="RESET")
+    mods["watchdog"] = watchdog
+
+    class WatchDogTimer:
+        def __init__(self):
+            self.timeout = None
+            self.mode = None
+            self.feeds = 0
+
+        def __setattr__(self, key, value):
+            if key == "mode" and value is not None and not self.timeout:
+                raise HardwareMisuse("watchdog mode set before timeout")
+            object.__setattr__(self, key, value)
+
+        def feed(self):
+            if self.mode is None:
+                raise HardwareMisuse("watchdog.feed() before mode is set")
+            self.feeds += 1
+            log.append(("feed",))
+
+    microcontroller = types.ModuleType("microcontroller")
+    microcontroller.watchdog = WatchDogTimer()
+    mods["microcontroller"] = microcontroller
+
+    rtc = types.ModuleType("rtc")
+
+    class RTC:
+        # One RTC per chip: every RTC() object sees the same time.
+        now = time.struct_time((2000, 1, 1, 0, 0, 0, 5, 1, -1))
+
+        @property
+        def datetime(self):
+            return RTC.now
+
+        @datetime.setter
+        def datetime(self, value):
+            if not isinstance(value, time.struct_time):
+                raise HardwareMisuse("rtc.RTC().datetime needs a time.struct_time")
+            RTC.now = value
+
+    rtc.RTC = RTC
+    mods["rtc"] = rtc
+    return mods, log

@@ -1,0 +1,420 @@
+"""Board modules and drivers against strict fakes of machine, countio, busio and friends."""
+
+import datetime
+import os
+import sys
+import time
+import tty
+
+import hwfakes
+import pytest
+from hwfakes import HardwareMisuse
+
+import boards
+from boards import rp2_pico
+from boards.drivers.clock import TicksClock, fields_to_unix_ms, unix_ms_to_fields
+from boards.drivers.rs485 import char_time_us, validate_rs485_config
+from netmeter.pulses import COUNT_MASK, ticks_diff
+from tests.conftest import run_micropython
+
+RP2_PINS = set(range(0, 29))
+ESP32_PINS = set(range(0, 22)) | set(range(35, 49))
+FEATHER_PINS = ("D5", "D6", "D9", "D10", "TX", "RX", "A0")
+
+
+class FakeTicks:
+    def __init__(self, t=0):
+        self.t = t
+
+    def ticks_ms(self):
+        return self.t & COUNT_MASK
+
+
+@pytest.fixture
+def ticks(monkeypatch):
+    """time.ticks_ms/ticks_diff/sleep_us of a MicroPython port, on a virtual clock."""
+    fake = FakeTicks(1000)
+    monkeypatch.setattr(time, "ticks_ms", fake.ticks_ms, raising=False)
+    monkeypatch.setattr(time, "ticks_diff", ticks_diff, raising=False)
+    return fake
+
+
+def install_machine(monkeypatch, flavour, pins, **kwargs):
+    machine = hwfakes.make_machine(pins, flavour, **kwargs)
+    monkeypatch.setitem(sys.modules, "machine", machine)
+    monkeypatch.setattr(
+        time, "sleep_us", lambda us: machine.log.append(("sleep_us", us)), raising=False
+    )
+    return machine
+
+
+@pytest.fixture
+def rp2(monkeypatch, ticks):
+    return install_machine(monkeypatch, "rp2", RP2_PINS, de_pin=rp2_pico.PIN_RS485_DE)
+
+
+@pytest.fixture
+def esp32(monkeypatch, ticks):
+    from boards import esp32_s3
+
+    return install_machine(
+        monkeypatch, "esp32", ESP32_PINS, de_pin=esp32_s3.PIN_RS485_DE, counter_ids=(0, 1)
+    )
+
+
+@pytest.fixture
+def circuitpython(monkeypatch):
+    mods, log = hwfakes.make_circuitpython(FEATHER_PINS)
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return mods, log
+
+
+# -- the fakes themselves fail loudly --------------------------------------------------
+
+
+def test_fakes_refuse_misuse(rp2):
+    with pytest.raises(HardwareMisuse, match="no such GPIO"):
+        rp2.Pin(99, rp2.Pin.IN)
+    pin = rp2.Pin(14, rp2.Pin.IN, rp2.Pin.PULL_UP)
+    with pytest.raises(HardwareMisuse, match="hard=True"):
+        pin.irq(handler=print, trigger=rp2.Pin.IRQ_FALLING)
+    uart = rp2.UART(0, baudrate=9600)
+    rp2.Pin(rp2_pico.PIN_RS485_DE, rp2.Pin.OUT, value=0)
+    with pytest.raises(HardwareMisuse, match="DE is low"):
+        uart.write(b"\x01")
+    with pytest.raises(HardwareMisuse, match="unknown keyword"):
+        rp2.UART(0, baud=9600)
+
+
+# -- registry ---------------------------------------------------------------------------
+
+
+def test_registry_loads_every_board():
+    assert set(boards.BOARDS) == {"rp2_pico", "esp32_s3", "feather_rp2040_cp", "unix_sim"}
+    for name in boards.BOARDS:
+        module = boards.load(name)
+        assert module.NAME == name
+        assert callable(module.build)
+    with pytest.raises(ValueError, match="unknown board 'pico3'.*rp2_pico"):
+        boards.load("pico3")
+
+
+# -- rp2 --------------------------------------------------------------------------------
+
+
+def test_rp2_pulse_inputs_are_hard_irqs_bound_to_the_counter(rp2):
+    hw = rp2_pico.build({})
+    assert hw.name == "rp2_pico" and hw.fs_root == "/"
+    imp = rp2.state.pins[rp2_pico.PIN_S0_IMPORT]
+    exp = rp2.state.pins[rp2_pico.PIN_S0_EXPORT]
+    both = rp2.Pin.IRQ_FALLING | rp2.Pin.IRQ_RISING
+    assert imp.irq_args == {"handler": hw.pulses.on_import_edge, "trigger": both, "hard": True}
+    assert exp.irq_args["handler"] == hw.pulses.on_export_edge
+    assert imp.pull == rp2.Pin.PULL_UP and imp.mode == rp2.Pin.IN
+
+
+def test_rp2_pulses_count_through_the_irq_and_take_masks_interrupts(rp2, ticks):
+    hw = rp2_pico.build({"pulses": {"debounce_ms": 20}})
+    imp = rp2.state.pins[rp2_pico.PIN_S0_IMPORT]
+    for start in range(0, 600, 60):
+        for t, level in ((start, 0), (start + 1, 1), (start + 2, 0), (start + 30, 1)):
+            ticks.t = 5000 + t
+            imp.drive(level)
+    del rp2.log[:]
+    assert hw.pulses.take() == (10, 0, 10)
+    assert rp2.log == [("disable_irq",), ("enable_irq",)]
+
+
+def test_rp2_direction_wiring_uses_one_input_and_a_direction_pin(rp2, ticks):
+    hw = rp2_pico.build({"pulses": {"wiring": "direction"}})
+    pulse = rp2.state.pins[rp2_pico.PIN_S0_IMPORT]
+    direction = rp2.state.pins[rp2_pico.PIN_DIRECTION]
+    assert pulse.irq_args["handler"] == hw.pulses.on_pulse_edge
+    assert rp2.state.pins.get(rp2_pico.PIN_S0_EXPORT) is None
+    direction.level = 1
+    ticks.t = 100
+    pulse.drive(0)
+    ticks.t = 140
+    pulse.drive(1)
+    direction.level = 0
+    ticks.t = 200
+    pulse.drive(0)
+    assert hw.pulses.take() == (1, 1, 0)
+
+
+def test_rp2_rs485_raises_de_writes_flushes_waits_one_char_then_drops_de(rp2):
+    hw = rp2_pico.build({"rs485": {"baud": 9600, "parity": "even"}})
+    uart = hw.rs485._uart
+    assert uart.kwargs["baudrate"] == 9600 and uart.kwargs["parity"] == 0
+    assert uart.kwargs["stop"] == 1 and uart.kwargs["timeout"] == 0
+    assert hw.rs485.baud == 9600
+    del rp2.log[:]
+    hw.rs485.write(b"\x01\x03\x00\x00\x00\x01\x84\x0a")
+    assert rp2.log == [
+        ("de", 1),
+        ("write", b"\x01\x03\x00\x00\x00\x01\x84\x0a"),
+        ("flush",),
+        ("sleep_us", 1146),  # 11 bits at 9600 baud, rounded up
+        ("de", 0),
+    ]
+    assert rp2.state.pins[rp2_pico.PIN_RS485_DE].level == 0
+
+
+def test_rs485_drops_de_even_when_the_write_fails(rp2):
+    hw = rp2_pico.build({})
+
+    def broken(data):
+        raise OSError("uart")
+
+    hw.rs485._uart.write = broken
+    with pytest.raises(OSError):
+        hw.rs485.write(b"x")
+    assert rp2.state.pins[rp2_pico.PIN_RS485_DE].level == 0
+
+
+def test_rs485_read_returns_what_is_there_without_waiting(rp2):
+    hw = rp2_pico.build({})
+    assert hw.rs485.read() == b""
+    hw.rs485._uart.rx += b"\x01\x03\x02"
+    assert hw.rs485.read() == b"\x01\x03\x02"
+    assert hw.rs485.read() == b""
+
+
+def test_rs485_config_validation_and_char_time():
+    assert char_time_us(9600) == 1146 and char_time_us(19200) == 573
+    assert validate_rs485_config(None)["stop_bits"] == 2  # 8N2: 11-bit characters
+    assert validate_rs485_config({"parity": "odd"})["stop_bits"] == 1
+    with pytest.raises(ValueError, match=r"rs485.baud = 0: must be an integer in 300\.\."):
+        validate_rs485_config({"baud": 0})
+    with pytest.raises(ValueError, match="rs485.parity = 'mark'"):
+        validate_rs485_config({"parity": "mark"})
+
+
+def test_rp2_watchdog_is_started_and_fed(rp2):
+    hw = rp2_pico.build({"watchdog_ms": 5000})
+    assert rp2.state.wdt.timeout == 5000
+    hw.watchdog.feed()
+    hw.watchdog.feed()
+    assert rp2.state.wdt.feeds == 2
+    with pytest.raises(
+        ValueError, match=r"watchdog_ms = 9000: must be an integer in 1000\.\.8388"
+    ):
+        rp2_pico.build({"watchdog_ms": 9000})
+
+
+def test_rp2_clock_is_unset_until_set_and_writes_utc_fields_to_the_rtc(rp2, ticks):
+    hw = rp2_pico.build({})
+    assert hw.clock.is_set is False
+    assert hw.clock.now_ms() == 946684800000  # the RTC's 2000-01-01 00:00:00, in Unix ms
+    hw.clock.set_ms(1700000000123)
+    assert hw.clock.is_set is True
+    # 2023-11-14 22:13:20 UTC, a Tuesday (weekday 1, Monday = 0).
+    assert rp2.state.rtc_fields == (2023, 11, 14, 1, 22, 13, 20, 0)
+    ticks.t += 2500
+    assert hw.clock.now_ms() == 1700000002623
+
+
+def test_ticks_clock_stays_exact_across_the_tick_wrap():
+    ticks = FakeTicks(COUNT_MASK - 1000)
+    clock = TicksClock(ticks.ticks_ms, ticks_diff)
+    clock.set_ms(1700000000000)
+    total = 0
+    for step in (400, 900, 300000000, 300000000, 300000000, 300000000):
+        ticks.t += step
+        total += step
+        assert clock.now_ms() == 1700000000000 + total
+    assert total > COUNT_MASK  # went round the tick circle
+
+
+def test_calendar_conversion_matches_cpython_datetime():
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    for unix_ms in (0, 946684800000, 951782400000, 1700000000123, 4102444799999, 86399999):
+        fields = unix_ms_to_fields(unix_ms)
+        dt = epoch + datetime.timedelta(milliseconds=unix_ms)
+        assert fields[:6] == (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second)
+        assert fields[6] == dt.weekday() and fields[7] == unix_ms % 1000
+        assert fields_to_unix_ms(*fields[:6], fields[7]) == unix_ms
+
+
+# -- esp32 ------------------------------------------------------------------------------
+
+
+def test_esp32_pulses_use_pcnt_with_glitch_filter_and_are_polled(esp32):
+    from boards import esp32_s3
+
+    hw = esp32_s3.build({"pulses": {"debounce_ms": 20}})
+    counters = esp32.state.counters
+    assert counters[0].src.id == esp32_s3.PIN_S0_IMPORT
+    assert counters[1].src.id == esp32_s3.PIN_S0_EXPORT
+    for c in counters.values():
+        assert c.kwargs == {"edge": esp32.Counter.FALLING, "filter_ns": 20000000}
+        assert c.src.pull == esp32.Pin.PULL_UP
+    counters[0].count = 7
+    counters[1].count = 3
+    assert hw.pulses.totals() == (7, 3, 0)
+    assert hw.pulses.take() == (7, 3, 0)
+    assert counters[0].count == 0  # read and zeroed with value(0)
+    counters[1].count = 2
+    assert hw.pulses.take() == (0, 2, 0)
+    assert hw.pulses.totals() == (7, 5, 0)
+    counters[0].deinit()
+    with pytest.raises(HardwareMisuse, match="after deinit"):
+        hw.pulses.take()
+
+
+def test_esp32_has_no_hard_irq_and_no_direction_wiring(esp32):
+    from boards import esp32_s3
+
+    pin = esp32.Pin(esp32_s3.PIN_S0_IMPORT, esp32.Pin.IN)
+    with pytest.raises(HardwareMisuse, match="no hard=True"):
+        pin.irq(handler=print, trigger=esp32.Pin.IRQ_FALLING, hard=True)
+    with pytest.raises(ValueError, match="direction.*not supported on esp32"):
+        esp32_s3.build({"pulses": {"wiring": "direction"}})
+
+
+def test_esp32_rs485_toggles_de_around_the_write(esp32):
+    from boards import esp32_s3
+
+    hw = esp32_s3.build({"rs485": {"baud": 19200}})
+    del esp32.log[:]
+    hw.rs485.write(b"\x01")
+    assert esp32.log == [("de", 1), ("write", b"\x01"), ("flush",), ("sleep_us", 573), ("de", 0)]
+
+
+# -- CircuitPython ----------------------------------------------------------------------
+
+
+def test_circuitpython_counts_with_countio_polled_in_take(circuitpython):
+    from boards import feather_rp2040_cp
+
+    mods, log = circuitpython
+    hw = feather_rp2040_cp.build({})
+    imp, exp = mods["countio"].counters
+    assert imp.pin is mods["board"].D5 and exp.pin is mods["board"].D6
+    assert imp.kwargs == {"edge": "Edge.FALL", "pull": "Pull.UP"}
+    imp.edges(4)
+    exp.edges(1)
+    reads = imp.reads
+    assert hw.pulses.take() == (4, 1, 0)
+    assert imp.reads > reads  # polled, not interrupt driven
+    imp.edges(2)
+    assert hw.pulses.totals() == (6, 1, 0)
+    assert hw.pulses.take() == (2, 0, 0)
+    imp._count = 0xFFFFFFFF  # the port's int32 count wraps
+    hw.pulses.take()
+    imp.edges(3)
+    assert hw.pulses.take() == (3, 0, 0)
+    hw.pulses.deinit()
+    with pytest.raises(HardwareMisuse, match="after deinit"):
+        hw.pulses.take()
+
+
+def test_circuitpython_rs485_uses_rs485_dir_and_watchdog_resets(circuitpython):
+    from boards import feather_rp2040_cp
+
+    mods, log = circuitpython
+    hw = feather_rp2040_cp.build({"rs485": {"baud": 19200, "parity": "even"}, "watchdog_ms": 4000})
+    uart = mods["busio"].uart
+    assert uart.kwargs["rs485_dir"] is mods["board"].D9
+    assert uart.kwargs["baudrate"] == 19200 and uart.kwargs["parity"] == "Parity.EVEN"
+    hw.rs485.write(b"\x01\x04")
+    assert log.of("write") == [("write", b"\x01\x04")]
+    assert hw.rs485.read() == b""
+    uart.rx += b"\x01\x04\x00"
+    assert hw.rs485.read() == b"\x01\x04\x00"
+    wdt = mods["microcontroller"].watchdog
+    assert wdt.mode == "RESET" and wdt.timeout == 4.0
+    feeds = wdt.feeds
+    hw.watchdog.feed()
+    assert wdt.feeds == feeds + 1
+    assert hw.clock.is_set is False
+    hw.clock.set_ms(1700000000000)
+    assert tuple(mods["rtc"].RTC.now)[:6] == (2023, 11, 14, 22, 13, 20)
+
+
+def test_circuitpython_refuses_direction_wiring(circuitpython):
+    from boards import feather_rp2040_cp
+
+    with pytest.raises(ValueError, match="direction.*not supported on CircuitPython"):
+        feather_rp2040_cp.build({"pulses": {"wiring": "direction"}})
+
+
+# -- unix_sim ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pty_pair():
+    master, slave = os.openpty()
+    tty.setraw(master)
+    path = os.ttyname(slave)
+    yield master, path
+    os.close(master)
+    os.close(slave)
+
+
+def test_unix_sim_needs_its_hooks(pty_pair):
+    from boards import unix_sim
+
+    with pytest.raises(ValueError, match="needs ticks_ms"):
+        unix_sim.build({"rs485_path": pty_pair[1]})
+    with pytest.raises(ValueError, match="needs rs485_path"):
+        unix_sim.build({}, ticks_ms=FakeTicks().ticks_ms)
+
+
+def test_unix_sim_pty_and_sim_pins_on_cpython(pty_pair):
+    from boards import unix_sim
+
+    master, path = pty_pair
+    ticks = FakeTicks(0)
+    hw = unix_sim.build({"rs485_path": path}, ticks_ms=ticks.ticks_ms)
+    assert hw.name == "unix_sim" and hw.clock.is_set is False
+    os.write(master, b"\x01\x03\x02\x00\x07")
+    time.sleep(0.05)
+    assert hw.rs485.read() == b"\x01\x03\x02\x00\x07"
+    assert hw.rs485.read() == b""
+    hw.rs485.write(b"\x01\x03\x00\x00\x00\x01\x84\x0a")
+    assert os.read(master, 64) == b"\x01\x03\x00\x00\x00\x01\x84\x0a"
+    for t, level in ((100, 0), (101, 1), (102, 0), (130, 1), (200, 0)):
+        ticks.t = t
+        hw.pins["import"].drive(level)
+    assert hw.pulses.take() == (2, 0, 1)
+    hw.watchdog.feed()
+    assert hw.watchdog.feeds == 1 and hw.watchdog.last_feed_ticks == 200
+
+
+SIM_SCRIPT = """
+import sys
+sys.path.append("firmware")
+from boards import load
+from array import array
+t = array("i", [0])
+hw = load("unix_sim").build({"rs485_path": sys.argv[1], "rs485": {"baud": 19200}},
+                            ticks_ms=lambda: t[0])
+got = b""
+while len(got) < 5:
+    got += hw.rs485.read()
+hw.rs485.write(b"echo:" + got)
+for ms, level in ((100, 0), (130, 1), (131, 0), (132, 1), (200, 0)):
+    t[0] = ms
+    hw.pins["import"].drive(level)
+print("PULSES", hw.pulses.take(), hw.rs485.baud)
+"""
+
+
+def test_unix_sim_runs_in_the_micropython_unix_port(pty_pair, tmp_path):
+    master, path = pty_pair
+    script = tmp_path / "sim_board.py"
+    script.write_text(SIM_SCRIPT)
+    os.write(master, b"hel")
+    import threading
+
+    def late():
+        time.sleep(0.3)
+        os.write(master, b"lo")
+
+    threading.Thread(target=late).start()
+    proc = run_micropython([str(script), path], timeout=30)
+    assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
+    assert "PULSES (2, 0, 1) 19200" in proc.stdout.decode()
+    assert os.read(master, 64) == b"echo:hello"
