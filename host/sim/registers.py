@@ -1,7 +1,6 @@
 """The simulated meter's register image in a shared.regmap map, with counter faults."""
 
 import math
-import threading
 from fractions import Fraction
 
 from host.sim.energy import UJ_PER_MWH
@@ -54,7 +53,6 @@ class RegisterImage:
     def __init__(self, meter, regmap="generic"):
         self.meter = meter
         self.regmap = MAPS[regmap] if isinstance(regmap, str) else regmap
-        self._lock = threading.Lock()
         self._offsets_mwh = {}  # energy quantity name -> mWh added to the meter's counter
         self._export_stuck = False
         self.fixed = {}  # function -> {address: word} that never change
@@ -72,13 +70,13 @@ class RegisterImage:
     # --- faults ----------------------------------------------------------------------------
 
     def reset_counters(self):
-        with self._lock:
+        with self.meter.lock:
             for q in self._energy_quantities():
                 self._offsets_mwh[q.name] = -self._counter_mwh(q.name)
 
     def rollover(self, margin=10):
         """Preset each integer energy register to 2**bits - margin counts from now."""
-        with self._lock:
+        with self.meter.lock:
             for q in self._energy_quantities():
                 if q.is_float:
                     raise RegisterError("%s is float32: it does not wrap" % q.name)
@@ -87,11 +85,11 @@ class RegisterImage:
                 self._offsets_mwh[q.name] = target - self._counter_mwh(q.name)
 
     def stick_export(self, stuck=True):
-        with self._lock:
+        with self.meter.lock:
             self._export_stuck = stuck
 
     def clear(self):
-        with self._lock:
+        with self.meter.lock:
             self._offsets_mwh.clear()
             self._export_stuck = False
 
@@ -99,8 +97,9 @@ class RegisterImage:
 
     def values(self):
         """{quantity name: value in the map's unit} at the meter's current time."""
-        instant = self.meter.instant()
-        with self._lock:
+        # One lock with the meter: instant values and counters come from one and the same time.
+        with self.meter.lock:
+            instant = self.meter.instant()
             return {q.name: self._value(q, instant) for q in self.regmap.quantities}
 
     def words(self, function):
