@@ -77,6 +77,19 @@ def test_spans_add_up_and_do_not_depend_on_the_step_sizes(day_meter):
     assert stepped.metered() == stepped.truth().vector
 
 
+def test_fine_ticks_keep_the_truth_exact_across_partial_ticks():
+    meter = SimMeter(SiteConfig(tick_ms=100, seed=11))
+    for t in (7 * HOUR_MS + 33, 7 * HOUR_MS + 150, 7 * HOUR_MS + 10 * 60_000 + 1):
+        meter.advance_to(t)
+        truth = meter.truth()
+        assert meter.metered() == truth.vector
+        assert truth.vector.net == sum(phase.net for phase in truth.phases)
+    span = meter.truth_between(7 * HOUR_MS + 33, 7 * HOUR_MS + 150)  # 67 ms + 50 ms
+    power_a, power_b = meter.power_at(7 * HOUR_MS + 33), meter.power_at(7 * HOUR_MS + 100)
+    expected = sum(p * 67 for p, _ in power_a) + sum(p * 50 for p, _ in power_b)
+    assert sum(phase.net for phase in span.phases) == expected
+
+
 def test_all_four_quadrants_occur_in_a_default_day(day_meter):
     truth = day_meter.truth()
     for energy in truth.phases + (truth.vector,):

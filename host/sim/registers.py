@@ -96,7 +96,8 @@ class RegisterImage:
     # --- values ------------------------------------------------------------------------------
 
     def values(self):
-        """{quantity name: value in the map's unit} at the meter's current time."""
+        """{quantity name: value in the map's unit} at the meter's current time; energy
+        counters before the 2**bits wrap, which the encoding applies."""
         # One lock with the meter: instant values and counters come from one and the same time.
         with self.meter.lock:
             instant = self.meter.instant()
