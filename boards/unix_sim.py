@@ -60,9 +60,14 @@ def build(config, ticks_ms=None, clock=None, control=None):
     )
 
     if ticks_ms is None:
-        raise ValueError(
-            "unix_sim needs ticks_ms: the simulator's virtual clock drives debounce and time"
-        )
+        # Started by the simulator: it wrote where the meter's line and its control are.
+        from boards.sim_control import SimControl, VirtualClock
+
+        sim = _wiring(config.get("sim_wiring", SIM_WIRING))
+        clock = VirtualClock()
+        ticks_ms = clock.ticks_ms
+        control = SimControl(sim["control"], clock)
+        config = dict(config, rs485_path=sim["rs485"])
     pulse_cfg = validate_pulse_config(config.get("pulses"))
     rs485_cfg = validate_rs485_config(config.get("rs485"))
     path = config.get("rs485_path")
@@ -79,7 +84,7 @@ def build(config, ticks_ms=None, clock=None, control=None):
     attach_pulse_irqs(pulses, pins, pulse_cfg["wiring"], SimPin.IRQ_FALLING | SimPin.IRQ_RISING)
     if clock is None:
         clock = TicksClock(ticks_ms, ticks_diff)
-    return Hardware(
+    hw = Hardware(
         NAME,
         pulses=pulses,
         rs485=PtyRs485(path, rs485_cfg["baud"]),
@@ -89,3 +94,26 @@ def build(config, ticks_ms=None, clock=None, control=None):
         pins=pins,
         control=control,
     )
+    if control is not None:
+        from boards.sim_control import run_lockstep
+
+        def run(app):
+            run_lockstep(app, hw, control)
+
+        hw.run = run
+    return hw
+
+
+SIM_WIRING = "unix_sim.json"
+
+
+def _wiring(path):
+    import json
+
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        raise ValueError(
+            "unix_sim: %s not found; start the board with `host sim board`, which writes it" % path
+        )

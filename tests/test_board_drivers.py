@@ -353,11 +353,12 @@ def pty_pair():
     os.close(slave)
 
 
-def test_unix_sim_needs_its_hooks(pty_pair):
+def test_unix_sim_needs_its_hooks(pty_pair, tmp_path):
     from boards import unix_sim
 
-    with pytest.raises(ValueError, match="needs ticks_ms"):
-        unix_sim.build({"rs485_path": pty_pair[1]})
+    # Without ticks_ms the board expects the simulator's wiring file, and says where it is.
+    with pytest.raises(ValueError, match="host sim board"):
+        unix_sim.build({"rs485_path": pty_pair[1], "sim_wiring": str(tmp_path / "none.json")})
     with pytest.raises(ValueError, match="needs rs485_path"):
         unix_sim.build({}, ticks_ms=FakeTicks().ticks_ms)
 

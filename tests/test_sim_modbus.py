@@ -16,7 +16,8 @@ from host.sim.pulses import EXPORT
 from host.sim.registers import RegisterError
 from host.sim.site import HOUR_MS, SiteConfig
 from shared.crc import crc16_modbus
-from shared.regmap import ENERGY_UNITS, MAPS
+from shared.mapconfig import MAP_NAMES, builtin_map
+from shared.regmap import ENERGY_UNITS
 
 QUIET_S = 0.15  # a pty answers in about a millisecond: this much silence means "no more"
 SILENCE_S = 0.3  # how long a test waits to be sure that no reply comes
@@ -117,12 +118,12 @@ def port(server):
         yield opened
 
 
-@pytest.mark.parametrize("map_name", sorted(MAPS))
+@pytest.mark.parametrize("map_name", MAP_NAMES)
 @pytest.mark.parametrize("hour", [3, 13, 19])
 def test_pymodbus_client_reads_the_meters_values_in_each_map(map_name, hour):
     meter = SimMeter()
     meter.advance_to(hour * HOUR_MS + 4321)
-    regmap = MAPS[map_name]
+    regmap = builtin_map(map_name)
     with MeterServer(meter, map_name) as server:
         client = ModbusSerialClient(server.device_path, baudrate=9600, timeout=1, retries=0)
         assert client.connect()
@@ -338,7 +339,7 @@ def test_a_value_beyond_the_register_range_answers_exception_03():
     # 80 kW of PV exports more than a SINT16 with SF_W = 0 can hold.
     meter = SimMeter(SiteConfig(pv_peak_w=80_000))
     meter.advance_to(13 * HOUR_MS)
-    regmap = MAPS["sunspec203"]
+    regmap = builtin_map("sunspec203")
     p_total = regmap.quantity("p_total")
     v_l1 = regmap.quantity("v_l1")
     with MeterServer(meter, "sunspec203") as server:

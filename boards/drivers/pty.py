@@ -23,7 +23,7 @@ class PtyRs485:
         self.path = path
         self._file = open(path, "r+b", 0)
         if termios is not None:
-            _set_raw(self._file)
+            set_raw(self._file)
         self._poll = select.poll()
         self._poll.register(self._file, select.POLLIN)
 
@@ -54,7 +54,7 @@ class PtyRs485:
         self._file.close()
 
 
-def _set_raw(f):
+def set_raw(f):
     # Not termios.setraw: the unix port's version flushes input that is already waiting.
     fd = f.fileno()
     attrs = termios.tcgetattr(fd)

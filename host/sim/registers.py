@@ -4,7 +4,8 @@ import math
 from fractions import Fraction
 
 from host.sim.energy import UJ_PER_MWH
-from shared.regmap import ENERGY_UNITS, MAPS
+from shared.mapconfig import builtin_map
+from shared.regmap import ENERGY_UNITS
 
 _PHASE_INDEX = {"l1": 0, "l2": 1, "l3": 2}
 _INSTANT_FIELDS = {"v", "i", "p", "q", "s", "pf"}
@@ -52,7 +53,7 @@ class RegisterImage:
 
     def __init__(self, meter, regmap="generic"):
         self.meter = meter
-        self.regmap = MAPS[regmap] if isinstance(regmap, str) else regmap
+        self.regmap = builtin_map(regmap) if isinstance(regmap, str) else regmap
         self._offsets_mwh = {}  # energy quantity name -> mWh added to the meter's counter
         self._export_stuck = False
         self.fixed = {}  # function -> {address: word} that never change

@@ -4,7 +4,7 @@ import struct
 from netmeter.poller import MeterPoller
 from netmeter.rtu import RtuMaster
 from shared.crc import crc16_modbus
-from shared.regmap import MAPS, build_map
+from shared.mapconfig import build_map, builtin_map
 
 TIMEOUT_US = 50000
 
@@ -96,7 +96,7 @@ VALUES = {
 
 def test_poll_of_every_built_in_map_decodes_every_quantity():
     for name in ("generic", "sdm630", "sunspec203"):
-        m = MAPS[name]
+        m = builtin_map(name)
         values = dict(VALUES)
         for q in m.quantities:
             if q.is_energy:
@@ -113,7 +113,7 @@ def test_poll_of_every_built_in_map_decodes_every_quantity():
 
 
 def test_energy_counts_are_ready_for_the_netting_core():
-    m = MAPS["sdm630"]
+    m = builtin_map("sdm630")
     slave = slave_for(m, {"import_energy": 12.5, "export_energy": 0.25, "freq": 50.0})
     poller = MeterPoller(RtuMaster(), m, ["import_energy", "export_energy", "freq"])
     run_poll(poller, slave)
@@ -121,14 +121,14 @@ def test_energy_counts_are_ready_for_the_netting_core():
         "import_energy": (12500000, None),
         "export_energy": (250000, None),
     }
-    g = MAPS["generic"]
+    g = builtin_map("generic")
     poller = MeterPoller(RtuMaster(), g, ["import_energy", "export_energy"])
     run_poll(poller, slave_for(g, {"import_energy": 4000000000, "export_energy": 7}))
     assert poller.result.counts == {"import_energy": (4000000000, 32), "export_energy": (7, 32)}
 
 
 def test_failed_read_is_absent_not_zero():
-    m = MAPS["sdm630"]
+    m = builtin_map("sdm630")
     values = {"v_l1": 230.0, "p_total": 1000.0, "import_energy": 1.0, "export_energy": 2.0}
     slave = slave_for(m, values)
     slave.faults[0x34] = 2  # p_total read answered with illegal data address
@@ -151,7 +151,7 @@ def test_failed_read_is_absent_not_zero():
 
 
 def test_crc_error_is_retried_and_the_poll_completes():
-    m = MAPS["generic"]
+    m = builtin_map("generic")
     slave = slave_for(m, {"import_energy": 5, "export_energy": 6})
     slave.faults[0] = ["crc", "crc"]
     poller = MeterPoller(RtuMaster(timeout_us=TIMEOUT_US, retries=2), m, m.names())
@@ -162,13 +162,13 @@ def test_crc_error_is_retried_and_the_poll_completes():
 
 
 def test_not_implemented_and_non_finite_values_are_rejected_not_stored():
-    m = MAPS["sunspec203"]
+    m = builtin_map("sunspec203")
     slave = slave_for(m, {"p_total": 100, "v_l1": None})
     poller = MeterPoller(RtuMaster(), m, ["p_total", "v_l1"])
     run_poll(poller, slave)
     assert poller.result.values == {"p_total": 100}
     assert poller.result.rejected == {"v_l1": "not implemented"}
-    s = MAPS["sdm630"]
+    s = builtin_map("sdm630")
     slave = slave_for(s, {"v_l1": 230.0})
     slave.registers[(4, 2)] = 0x7FC0  # v_l2 NaN
     slave.registers[(4, 4)] = 0x7F80  # v_l3 +inf
@@ -189,7 +189,7 @@ def test_poller_uses_the_configured_unit_and_read_limit():
 
 
 def test_a_second_poll_starts_fresh():
-    m = MAPS["generic"]
+    m = builtin_map("generic")
     slave = slave_for(m, {"import_energy": 1})
     poller = MeterPoller(RtuMaster(), m, ["import_energy"])
     t = run_poll(poller, slave)

@@ -1,5 +1,6 @@
 # Register maps: value encodings, energy counts, read planning and config errors, on both runtimes.
 from dualtest import Rng, raises
+from shared.mapconfig import MAP_NAMES, build_map, builtin_map, parse_address
 from shared.regmap import (
     ABCD,
     BADC,
@@ -7,7 +8,6 @@ from shared.regmap import (
     DATA_TYPES,
     DCBA,
     FLOAT32,
-    MAPS,
     READ_HOLDING,
     READ_INPUT,
     SINT16,
@@ -18,11 +18,9 @@ from shared.regmap import (
     ConfigError,
     Quantity,
     RegisterMap,
-    build_map,
     energy_count,
     float32_to_scaled_int,
     mwh_per_count,
-    parse_address,
     plan_reads,
 )
 
@@ -142,7 +140,7 @@ def _to_order(bits, order):
 
 
 def test_integer_energy_register_count_and_wrap():
-    q = MAPS["generic"].quantity("import_energy")
+    q = builtin_map("generic").quantity("import_energy")
     assert energy_count(q, [0x0001, 0xE240]) == (123456, 32)
     assert mwh_per_count(q) == (1000, 1)
     assert energy_count(q_of(UINT16, unit="Wh"), [0xFFFF]) == (65535, 16)
@@ -158,7 +156,7 @@ def test_scaled_energy_register_is_an_exact_rational():
 
 
 def test_float_energy_register_becomes_integer_mwh_once():
-    q = MAPS["sdm630"].quantity("import_energy")
+    q = builtin_map("sdm630").quantity("import_energy")
     words = q.encode(12345.678)  # nearest float32: 12345.677734375 kWh
     assert words == [0x4640, 0xE6B6]
     assert energy_count(q, words) == (12345677734, None)  # .375 mWh rounds down
@@ -187,14 +185,14 @@ def _spans(reads):
 
 
 def test_generic_full_poll_is_one_read():
-    m = MAPS["generic"]
+    m = builtin_map("generic")
     reads = plan_reads(m, m.names())
     assert _spans(reads) == [(READ_HOLDING, 0, 48)]
     assert len(reads[0].quantities) == len(m.quantities)
 
 
 def test_sdm630_reads_bridge_small_gaps_only():
-    m = MAPS["sdm630"]
+    m = builtin_map("sdm630")
     reads = plan_reads(m, m.names())
     # 0x00..0x23 per phase; 0x34..0x3D totals (2-register gaps bridged); 0x46..0x4F energies.
     assert _spans(reads) == [(READ_INPUT, 0, 36), (READ_INPUT, 0x34, 10), (READ_INPUT, 0x46, 10)]
@@ -209,7 +207,7 @@ def test_sdm630_reads_bridge_small_gaps_only():
 
 
 def test_only_named_quantities_are_read():
-    m = MAPS["sdm630"]
+    m = builtin_map("sdm630")
     reads = plan_reads(m, ["export_energy", "import_energy"])
     assert _spans(reads) == [(READ_INPUT, 0x48, 4)]
     assert [q.name for q in reads[0].quantities] == ["import_energy", "export_energy"]
@@ -246,7 +244,7 @@ def test_reads_never_mix_functions():
 
 
 def test_read_words_of_each_quantity():
-    m = MAPS["sdm630"]
+    m = builtin_map("sdm630")
     read = plan_reads(m, ["import_energy", "export_reactive"])[0]
     assert (read.start, read.count) == (0x48, 8)
     registers = list(range(8))
@@ -278,7 +276,8 @@ SAMPLES = {
 
 
 def test_every_built_in_map_round_trips_all_its_quantities():
-    for name, m in MAPS.items():
+    for name in MAP_NAMES:
+        m = builtin_map(name)
         for n in NAMES:
             assert n in m, (name, n)
         for q in m.quantities:
@@ -291,15 +290,15 @@ def test_every_built_in_map_round_trips_all_its_quantities():
 
 
 def test_built_in_map_layouts():
-    g = MAPS["generic"]
+    g = builtin_map("generic")
     assert g.quantity("import_energy").address == 0  # 40001
     assert g.quantity("export_energy").address == 14  # 40015
     assert (g.quantity("p_l1").dtype, g.quantity("import_energy").dtype) == (SINT32, UINT32)
-    s = MAPS["sdm630"]
+    s = builtin_map("sdm630")
     assert (s.quantity("freq").address, s.quantity("export_reactive").address) == (0x46, 0x4E)
     assert all(q.function == READ_INPUT and q.dtype == FLOAT32 for q in s.quantities)
     assert s.quantity("import_energy").unit == "kWh"
-    ss = MAPS["sunspec203"]
+    ss = builtin_map("sunspec203")
     assert ss.quantity("p_total").address == 40070 + 18
     assert ss.quantity("import_energy").address == 40070 + 46
     assert ss.quantity("pf_l1").decode([9500]) == 0.95  # percent with SF -2
@@ -369,8 +368,8 @@ def test_sunspec_scale_factors_and_model_address_are_configurable():
 
 def test_built_maps_are_independent_of_the_defaults():
     build_map({"map": "generic", "REG_EXPORT_WH": 40101, "WORD_ORDER": "DCBA"})
-    assert MAPS["generic"].quantity("export_energy").address == 14
-    assert MAPS["generic"].quantity("export_energy").order == ABCD
+    assert builtin_map("generic").quantity("export_energy").address == 14
+    assert builtin_map("generic").quantity("export_energy").order == ABCD
 
 
 def _config_error(config):

@@ -1,0 +1,99 @@
+# The simulated board's "hardware": a virtual clock and the control channel from the simulator.
+#
+# Lines on the control pty, simulator -> board: "E <t_ms> <input> <level>" the S0 input 0
+# (import) or 1 (export) changes to pin level 0 or 1 at t; "R <t_ms>" run the firmware up to
+# t; "S <t_ms>" set the wall clock (as a host SET_TIME would). Board -> simulator: "H" ready,
+# "D <t_ms>" done.
+import select
+
+_MASK = (1 << 30) - 1
+_INPUTS = (("import", "pulse"), ("export", "export"), ("direction", "direction"))
+
+
+class VirtualClock:
+    """Unix milliseconds owned by the simulator; ticks_ms() feeds the pulse debounce."""
+
+    def __init__(self, start_ms=0):
+        self.t = start_ms
+        self.is_set = False
+
+    def now_ms(self):
+        return self.t
+
+    def ticks_ms(self):
+        return self.t & _MASK
+
+    def set_ms(self, unix_ms):
+        self.t = unix_ms
+        self.is_set = True
+
+
+class SimControl:
+    """Reads the control pty without blocking and replays edges at their virtual times."""
+
+    def __init__(self, path, clock):
+        from boards.drivers.pty import set_raw
+
+        self.io = open(path, "r+b", 0)  # unbuffered: flush() on a pty is an fsync, EINVAL
+        set_raw(self.io)
+        self.poller = select.poll()
+        self.poller.register(self.io, select.POLLIN)
+        self.clock = clock
+        self.buf = b""
+
+    def send(self, line):
+        self.io.write(line.encode() + b"\n")
+
+    def _lines(self, timeout_ms):
+        # FileIO.read(n) blocks until n bytes arrive on the unix port: read one at a time.
+        while self.poller.poll(timeout_ms):
+            timeout_ms = 0
+            byte = self.io.read(1)
+            if not byte:
+                return
+            if byte == b"\n":
+                line, self.buf = self.buf, b""
+                yield line.decode()
+            else:
+                self.buf += byte
+
+    def next_target(self, pins, timeout_ms=50):
+        """Apply edges and clock sets as they come; return the next run target or None.
+
+        pins are the board's SimPins by name; input 0 is "import" (or "pulse" in direction
+        wiring), 1 is "export", 2 is "direction".
+        """
+        for line in self._lines(timeout_ms):
+            parts = line.split()
+            if not parts:
+                continue
+            if parts[0] == "E":
+                self.clock.t = int(parts[1])
+                names = _INPUTS[int(parts[2])]
+                pin = pins.get(names[0]) or pins.get(names[1])
+                pin.drive(int(parts[3]))
+            elif parts[0] == "S":
+                self.clock.set_ms(int(parts[1]))
+            elif parts[0] == "R":
+                return int(parts[1])
+        return None
+
+
+def run_lockstep(app, hw, control, idle_us=200):
+    """Virtual time: wait for "R t", set the clock to t, run the app until its poll is done.
+
+    The Modbus exchange itself runs on real time (the pty is real); the reading is booked at
+    the virtual instant t, so a simulated day repeats exactly.
+    """
+    import time
+
+    control.send("H")
+    while True:
+        target = control.next_target(hw.pins)
+        if target is None:
+            hw.watchdog.feed()
+            continue
+        hw.clock.t = target
+        while app.step(target):
+            time.sleep_us(idle_us)
+        control.send("D %d" % target)

@@ -1,0 +1,132 @@
+# The firmware's one orchestrating loop: poll the meter, take pulses, net, close, store.
+import time
+
+from netmeter.netting import make_accumulator
+from netmeter.poller import MeterPoller
+from netmeter.rtu import RtuMaster
+from netmeter.store import RecordLog
+from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
+from shared.regmap import mwh_per_count
+
+DEFAULTS = {
+    "meter": {"MAP": "generic"},
+    "baud": 9600,
+    "timeout_ms": 200,
+    "retries": 1,
+    "poll_period_s": 1,
+    "phases": 3,
+    "netting": {},
+}
+POLL_PERIODS_S = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)  # each divides a minute
+
+
+def app_config(config):
+    cfg = dict(DEFAULTS)
+    cfg.update(config or {})
+    if cfg["poll_period_s"] not in POLL_PERIODS_S:
+        raise ValueError(
+            "poll_period_s=%r: allowed %s (a divisor of 60 s, so polls fall on interval "
+            "boundaries)" % (cfg["poll_period_s"], POLL_PERIODS_S)
+        )
+    return cfg
+
+
+class App:
+    """Runs on any board: hw gives pulses, rs485, watchdog, clock and fs_root. The register
+    map comes built (the runner builds it before the rest is imported, to spare the heap)."""
+
+    def __init__(self, hw, config=None, regmap=None):
+        cfg = app_config(config)
+        self.hw = hw
+        self.config = cfg
+        if regmap is None:
+            from shared.mapconfig import build_map
+
+            regmap = build_map(cfg["meter"])
+        phases = ("l1", "l2", "l3")[: cfg["phases"]]
+        self.power_names = [(("p_" + ph), ("q_" + ph)) for ph in phases]
+        names = []
+        for p, q in self.power_names:
+            names += [p, q]
+        netting = dict(cfg["netting"])
+        sources = netting.get("sources", ("registers", "power"))
+        if "registers" in sources:
+            names += ["import_energy", "export_energy"]
+            energy = regmap.quantity("import_energy")
+            netting["register_mwh_per_count"] = mwh_per_count(energy)
+            netting["register_wrap_bits"] = None if energy.is_float else energy.bits
+        self.uses_power = "power" in sources
+        self.acc = make_accumulator(netting)
+        master = RtuMaster(cfg["baud"], cfg["timeout_ms"] * 1000, cfg["retries"])
+        self.poller = MeterPoller(master, regmap, [n for n in names if n in regmap])
+        self.period_ms = cfg["poll_period_s"] * 1000
+        self.next_poll_ms = None
+        self.poll_t = None
+        self.log = RecordLog(hw.fs_root + "/records.bin")
+        self._ticks = time.ticks_us
+        self._last_ticks = self._ticks()
+        self._mono_us = 0
+
+    def monotonic_us(self):
+        # ticks_us wraps (every 18 minutes on 32-bit ports); this count does not.
+        now = self._ticks()
+        self._mono_us += time.ticks_diff(now, self._last_ticks)
+        self._last_ticks = now
+        return self._mono_us
+
+    @property
+    def busy(self):
+        return self.poll_t is not None
+
+    def step(self, now_ms):
+        """Do what is due at now_ms without blocking; True while a meter poll is under way."""
+        if self.poll_t is None:
+            if self.next_poll_ms is None or now_ms >= self.next_poll_ms:
+                self.poll_t = now_ms
+                self.next_poll_ms = (now_ms // self.period_ms + 1) * self.period_ms
+                self.poller.start(self.monotonic_us())
+        if self.poll_t is not None:
+            self._advance_poll()
+        self.hw.watchdog.feed()
+        return self.poll_t is not None
+
+    def _advance_poll(self):
+        rs485 = self.hw.rs485
+        data = rs485.read()
+        now_us = self.monotonic_us()
+        if data:
+            self.poller.receive(data, now_us)
+        frame = self.poller.poll(now_us)
+        if frame:
+            rs485.write(frame)
+        if self.poller.done:
+            t, self.poll_t = self.poll_t, None
+            self.feed(t, self.poller.result)
+
+    def feed(self, t, result):
+        """Net one poll's result at instant t (ms) with the pulses counted up to now."""
+        imp, exp, rejected = self.hw.pulses.take()
+        flags = 0
+        if result.errors:
+            flags |= COMM_ERROR
+        if result.rejected:
+            flags |= BAD_READING
+        if rejected:
+            flags |= PULSES_REJECTED
+        if not self.hw.clock.is_set:
+            flags |= CLOCK_INVALID
+        values = result.values
+        power = None
+        if self.uses_power:
+            power = []
+            for p, q in self.power_names:
+                if p not in values or q not in values:
+                    power = None  # a failed read is not a zero
+                    break
+                power.append((values[p], values[q]))
+        registers = None
+        counts = result.counts
+        if "import_energy" in counts and "export_energy" in counts:
+            registers = (counts["import_energy"][0], counts["export_energy"][0])
+        for record in self.acc.update(t, power, registers, (imp, exp), flags):
+            self.log.append(record)

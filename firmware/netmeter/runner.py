@@ -1,0 +1,57 @@
+# Boot: read config.json, build the board's hardware and the app, and run the main loop.
+import gc
+import json
+import sys
+import time
+
+
+def load_config(path="config.json"):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        return {}
+
+
+def run_forever(app, hw, idle_ms=5):
+    """Real time: step the app on the board's clock; sleep briefly when nothing is due."""
+    while True:
+        if not app.step(hw.clock.now_ms()):
+            time.sleep_ms(idle_ms)
+
+
+def forget_module(name):
+    """Let the GC take back a module needed only at boot (its code lives in RAM)."""
+    sys.modules.pop(name, None)
+    package, _, leaf = name.rpartition(".")
+    if package in sys.modules and hasattr(sys.modules[package], leaf):
+        delattr(sys.modules[package], leaf)
+    gc.collect()
+
+
+def build_regmap(config):
+    """Build the meter's register map first, then drop the boot-only code that built it:
+    the peak heap is then the larger of the two phases, not their sum."""
+    from shared.mapconfig import build_map
+
+    regmap = build_map(config.get("meter", {"MAP": "generic"}))
+    del build_map
+    forget_module("shared.mapconfig")
+    return regmap
+
+
+def main(config_path="config.json"):
+    config = load_config(config_path)
+    regmap = build_regmap(config)
+    import boards
+    from netmeter.app import App
+
+    board = boards.load(config.get("board", "unix_sim"))
+    hw = board.build(config)
+    app = App(hw, config, regmap)
+    # A board whose time comes from elsewhere (the simulator) brings its own loop.
+    loop = getattr(hw, "run", None)
+    if loop is not None:
+        loop(app)
+    else:
+        run_forever(app, hw)
