@@ -4,7 +4,7 @@
 import math
 
 from netmeter.quadrant import quadrant
-from shared.record import BAD_READING, DATA_INVALID, ESTIMATED, METER_RESET
+from shared.record import BAD_READING, DATA_INVALID, ESTIMATED, METER_RESET, RECOVERED
 
 try:
     from micropython import const
@@ -220,6 +220,10 @@ class RegisterSource(Source):
         self.site_limit_w = site_limit_w
         self.last = None  # [import_count, export_count]
         self.suspect = [None, None]  # an absurd value seen once; seen again it is a new base
+        # After a fall taken as a reset: [value and time before it, counts booked since]. A
+        # register stuck at zero (or garbled low) that comes back looks like a reset followed
+        # by a rise; this lets it be recognised when it comes back.
+        self.fallen = [None, None]
 
     def _max_delta(self, dt_ms):
         # Counts the site could add at its limit in dt, with margin for timing and resolution.
@@ -238,17 +242,33 @@ class RegisterSource(Source):
             delta, why = counter_delta(
                 self.last[i], counts[i], self.wrap_bits, self._max_delta(dt)
             )
+            fallen = self.fallen[i]
+            if fallen is not None:
+                back = self._back_on_course(fallen, counts[i], t, delta)
+                if back is not None:
+                    # The fall was the register's, not the meter's: book what it counted
+                    # since the reading before the fall, less what was booked since.
+                    self.fallen[i] = self.suspect[i] = None
+                    self.last[i] = counts[i]
+                    deltas[i] = back
+                    flags |= RECOVERED
+                    continue
             if delta is None:
                 suspect = self.suspect[i]
                 if suspect is not None and 0 <= counts[i] - suspect <= self._max_delta(dt):
                     # The "absurd" value came back consistently: the meter was reset or replaced.
                     self.last[i] = counts[i]
+                    self.fallen[i] = None
                     why = METER_RESET
                 else:
                     self.suspect[i] = counts[i]
                 flags |= why
                 continue
             self.suspect[i] = None
+            if why & METER_RESET:
+                self.fallen[i] = [self.last[i], self.last_t, 0]
+            elif fallen is not None:
+                fallen[2] += delta
             self.last[i] = counts[i]
             deltas[i] = delta
             flags |= why
@@ -258,11 +278,32 @@ class RegisterSource(Source):
         gap = ESTIMATED if t - last_t > self.max_gap_ms else 0
         return LinearSpan(last_t, t, deltas, gap), flags
 
+    def _back_on_course(self, fallen, new, t, delta):
+        """Counts to book if `new` continues the course the register had before its fall, and
+        that books less than taking the fall as a reset would (delta); else None.
+
+        Both readings of the fall fit such a value; the smaller amount is the one that cannot
+        invent energy. A counter really reset to zero rarely climbs back past its old value.
+        """
+        old, old_t, booked = fallen
+        if new < old or new - old > self._max_delta(t - old_t):
+            return None
+        back = new - old - booked
+        if back < 0 or (delta is not None and back >= delta):
+            return None
+        return back
+
     def state(self):
-        return (self.last_t, self.last, self.suspect, [t.state() for t in self.tallies])
+        return (
+            self.last_t,
+            self.last,
+            self.suspect,
+            self.fallen,
+            [t.state() for t in self.tallies],
+        )
 
     def restore(self, state):
-        self.last_t, self.last, self.suspect, tallies = state
+        self.last_t, self.last, self.suspect, self.fallen, tallies = state
         for i in range(len(tallies)):
             self.tallies[i].restore(tallies[i])
 
