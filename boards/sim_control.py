@@ -76,7 +76,22 @@ class SimControl:
                 self.clock.set_ms(int(parts[1]))
             elif parts[0] == "R":
                 return int(parts[1])
+            elif parts[0] == "M":
+                self.send("M %d %d" % heap_watch(False))
         return None
+
+
+_heap = [0]
+
+
+def heap_watch(sample):
+    """(largest live heap seen after a collect, heap size); sample=True takes a sample."""
+    import gc
+
+    if sample:
+        gc.collect()
+        _heap[0] = max(_heap[0], gc.mem_alloc())
+    return _heap[0], gc.mem_alloc() + gc.mem_free()
 
 
 def run_lockstep(app, hw, control, idle_us=200):
@@ -88,6 +103,7 @@ def run_lockstep(app, hw, control, idle_us=200):
     import time
 
     control.send("H")
+    steps = 0
     while True:
         target = control.next_target(hw.pins)
         if target is None:
@@ -96,4 +112,7 @@ def run_lockstep(app, hw, control, idle_us=200):
         hw.clock.t = target
         while app.step(target):
             time.sleep_us(idle_us)
+        steps += 1
+        if steps % 64 == 0:
+            heap_watch(True)
         control.send("D %d" % target)

@@ -40,12 +40,17 @@ class BoardError(RuntimeError):
 
 def _raw_pty(isig=False):
     master, slave = os.openpty()
-    tty.setraw(slave)
-    if isig:
-        attrs = termios.tcgetattr(slave)
-        attrs[3] |= termios.ISIG
-        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    _set_mode(slave, isig)
     return master, slave, os.ttyname(slave)
+
+
+def _set_mode(fd, isig):
+    # Raw, as mpremote needs; with ISIG, 0x03 from the host raises KeyboardInterrupt.
+    tty.setraw(fd)
+    if isig:
+        attrs = termios.tcgetattr(fd)
+        attrs[3] |= termios.ISIG
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
 class SimBoard:
@@ -86,6 +91,9 @@ class SimBoard:
 
     def start(self):
         slave = self._console[1]
+        # The REPL switches its terminal to raw without ISIG; a process killed there leaves
+        # it so. A board's USB serial comes up the same after every reset: set it again.
+        _set_mode(slave, isig=True)
 
         def controlling_terminal():
             os.setsid()

@@ -1,0 +1,115 @@
+"""A whole simulated installation: meter, its Modbus server, the board, in lockstep.
+
+The simulator owns the clock. For each step it moves the meter to t, hands the board the
+S0 edges up to t and tells it to run to t, then waits until the board has. A simulated day
+therefore runs in seconds and repeats exactly.
+"""
+
+import time
+from pathlib import Path
+
+from host.deploy import deploy
+from host.sim.board import SimBoard
+from host.sim.meter import SimMeter
+from host.sim.modbus import MeterServer
+from shared.record import SIZE, decode
+
+DAY0_UTC_MS = 1764374400000  # 2025-11-29 00:00 UTC: meter time 0 is this instant
+
+
+def edges_for_board(edges, epoch_ms, active_low=True):
+    """The meter's contact edges as the board's input levels (pull-up: closed reads 0)."""
+    out = []
+    for t, channel, contact in edges:
+        level = 1 - contact if active_low else contact
+        out.append((epoch_ms + t, 0 if channel == "import" else 1, level))
+    return out
+
+
+class Simulation:
+    """Start with start(); step with run(until_ms, step_ms); read records with records()."""
+
+    def __init__(
+        self,
+        directory,
+        config,
+        meter=None,
+        map_name="generic",
+        epoch_ms=DAY0_UTC_MS,
+        heapsize="128k",
+        start_ms=0,
+    ):
+        self.dir = Path(directory)
+        self.config = dict(config)
+        self.config.setdefault("meter", {"MAP": map_name})
+        self.meter = meter or SimMeter()
+        self.map_name = map_name
+        self.epoch_ms = epoch_ms
+        self.heapsize = heapsize
+        self.now_ms = start_ms
+        self.server = None
+        self.board = None
+
+    def start(self, deploy_firmware=True):
+        self.meter.advance_to(self.now_ms)
+        self.server = MeterServer(self.meter, self.map_name).start()
+        self.board = SimBoard(self.dir, self.heapsize)
+        self.board.write_hardware(self.server.device_path)
+        self.board.start()
+        if deploy_firmware:
+            time.sleep(0.2)  # let the REPL come up before mpremote talks to it
+            deploy(self.board.device, "unix_sim", self.config)
+            self.board.restart()  # a reset: boot runs the deployed main.py
+        self.board.wait_ready()
+        self.board.set_clock(self.epoch_ms + self.now_ms)
+        self.board.run_to(self.epoch_ms + self.now_ms)  # the first reading, at the start
+        return self
+
+    def step_to(self, t_ms, extra_edges=()):
+        self.meter.advance_to(t_ms)
+        edges = edges_for_board(self.meter.edges(self.now_ms, t_ms), self.epoch_ms)
+        edges = sorted(edges + list(extra_edges))
+        self.board.run_to(self.epoch_ms + t_ms, edges)
+        self.now_ms = t_ms
+
+    def run(self, until_ms, step_ms):
+        while self.now_ms < until_ms:
+            self.step_to(min(self.now_ms + step_ms, until_ms))
+
+    def run_realtime(self, seconds, step_ms=100):
+        """Real time: the same parts on the wall clock; the meter follows it too."""
+        self.meter.follow_wall_clock()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            target = self.meter.sync()
+            if target > self.now_ms:
+                self.step_to(target)
+            time.sleep(step_ms / 1000)
+
+    def records(self):
+        path = self.dir / "records.bin"
+        data = path.read_bytes() if path.exists() else b""
+        return [decode(data[i : i + SIZE]) for i in range(0, len(data) - SIZE + 1, SIZE)]
+
+    def meter_time(self, record):
+        """(t0, t1) of a record in meter milliseconds."""
+        t0 = record.start_utc * 1000 - self.epoch_ms
+        return t0, t0 + record.duration_s * 1000
+
+    def heap(self):
+        """(largest live heap seen after a collect, heap size) as the firmware reports it."""
+        self.board.send("M")
+        _, live, total = self.board.wait_line("M ").split()
+        return int(live), int(total)
+
+    def stop(self):
+        if self.board is not None:
+            self.board.close()
+        if self.server is not None:
+            self.server.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
