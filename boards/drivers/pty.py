@@ -1,5 +1,6 @@
 # RS-485 of the simulated board: a pseudo-terminal opened by path, polled without blocking.
 import select
+import sys
 
 try:
     import termios
@@ -13,17 +14,20 @@ _MAX_READ = 512
 class PtyRs485:
     """write(data)/read() on /dev/pts/N, with the `baud` of the configured line.
 
-    In the MicroPython unix port FileIO.read(n) blocks until n bytes arrive, so read()
-    takes one byte at a time while poll says the pty is readable. The pty is set raw
-    (no echo, no CR/LF translation) as a real UART would be.
+    In the MicroPython unix port FileIO.read(n) blocks until n bytes arrive. With the
+    terminal's VMIN and VTIME at 0 a read returns what is there at once, so read() takes
+    everything waiting in one call; where those cannot be set it takes one byte at a time
+    while poll says the pty is readable. The pty is set raw (no echo, no CR/LF translation)
+    as a real UART would be.
     """
 
     def __init__(self, path, baud=9600):
         self.baud = baud
         self.path = path
         self._file = open(path, "r+b", 0)
-        if termios is not None:
-            set_raw(self._file)
+        self._chunk = 1
+        if termios is not None and set_raw(self._file):
+            self._chunk = _MAX_READ
         self._poll = select.poll()
         self._poll.register(self._file, select.POLLIN)
 
@@ -38,16 +42,16 @@ class PtyRs485:
         # which a pty refuses with EINVAL.
 
     def read(self):
-        out = bytearray()
+        out = b""
         while len(out) < _MAX_READ:
             ready = self._poll.poll(0)
             if not ready or not ready[0][1] & select.POLLIN:
                 break
-            byte = self._file.read(1)
-            if not byte:
+            data = self._file.read(min(self._chunk, _MAX_READ - len(out)))
+            if not data:
                 break
-            out += byte
-        return bytes(out)
+            out += data
+        return out
 
     def close(self):
         self._poll.unregister(self._file)
@@ -55,10 +59,19 @@ class PtyRs485:
 
 
 def set_raw(f):
+    """Raw mode; True when reads also return at once with what is waiting (VMIN = VTIME = 0)."""
     # Not termios.setraw: the unix port's version flushes input that is already waiting.
     fd = f.fileno()
     attrs = termios.tcgetattr(fd)
     attrs[0] = 0  # iflag
     attrs[1] = 0  # oflag
     attrs[3] = 0  # lflag: no echo, no canonical mode, no signals
+    # The unix port's termios names neither VMIN nor VTIME; these are Linux's indices.
+    vmin = getattr(termios, "VMIN", 6 if sys.platform == "linux" else None)
+    vtime = getattr(termios, "VTIME", 5 if sys.platform == "linux" else None)
+    nonblocking = vmin is not None and vtime is not None
+    if nonblocking:
+        attrs[6][vmin] = 0
+        attrs[6][vtime] = 0
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    return nonblocking
