@@ -11,6 +11,7 @@ PIN_UART_RX = 18  # <- transceiver RO
 PIN_RS485_DE = 8  # -> transceiver DE and /RE
 WATCHDOG_MAX_MS = 60000
 FS_ROOT = "/"
+MPY_ARCH = "xtensawin"
 
 
 def build(config):

@@ -9,6 +9,8 @@ PIN_UART_RX = "RX"  # <- transceiver RO
 PIN_RS485_DE = "D9"  # -> transceiver DE and /RE, driven by the port (rs485_dir)
 WATCHDOG_MAX_MS = 8388
 FS_ROOT = "/"
+# CircuitPython compiles the .py sources itself (its .mpy format differs).
+MPY_ARCH = None
 
 
 def build(config):

@@ -11,6 +11,7 @@ PIN_UART_RX = 1  # physical pin 2 <- transceiver RO
 PIN_RS485_DE = 2  # physical pin 4 -> transceiver DE and /RE
 WATCHDOG_MAX_MS = 8388  # the rp2 watchdog's longest timeout
 FS_ROOT = "/"
+MPY_ARCH = "armv6m"  # native code for the pulse handler; also runs on RP2350 (Pico 2)
 
 
 def build(config):

@@ -1,6 +1,7 @@
 # The simulated board (MicroPython unix port): pty RS-485; pulses and time from the simulator.
 NAME = "unix_sim"
 FS_ROOT = "."  # the board directory the simulator starts the process in
+MPY_ARCH = "host"  # the unix port of this machine (see host/deploy.py)
 
 
 class SimPin:
@@ -51,10 +52,10 @@ def build(config, ticks_ms=None, clock=None, control=None):
     from boards.drivers.pty import PtyRs485
     from boards.drivers.rs485 import validate_rs485_config
     from boards.drivers.watchdog import RecordingWatchdog
+    from netmeter.pulse_counter import PulseCounter
     from netmeter.pulses import (
         EDGE_FALLING,
         WIRING_DIRECTION,
-        PulseCounter,
         ticks_diff,
         validate_pulse_config,
     )
@@ -79,7 +80,7 @@ def build(config, ticks_ms=None, clock=None, control=None):
     else:
         pins = {"import": SimPin(idle), "export": SimPin(idle)}
     pulses = PulseCounter.from_config(
-        pulse_cfg, direction_pin=pins.get("direction"), ticks_ms=ticks_ms, ticks_diff=ticks_diff
+        pulse_cfg, direction_pin=pins.get("direction"), ticks_ms=ticks_ms
     )
     attach_pulse_irqs(pulses, pins, pulse_cfg["wiring"], SimPin.IRQ_FALLING | SimPin.IRQ_RISING)
     if clock is None:

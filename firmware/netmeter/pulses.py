@@ -1,11 +1,7 @@
-# S0 pulse counting: allocation-free hard-IRQ edge handlers with debounce, and their config.
+# S0 pulse configuration, constants and tick arithmetic, shared by every board's pulse driver.
 #
-# The board layer wires pin interrupts (or a simulator) to the handlers bound in __init__;
-# the main loop calls take() for the counts since the last take. Everything the handlers
-# touch is preallocated (array('i') and small ints below 2**30), so they run as hard
-# interrupts on rp2 and under micropython.heap_lock() in the tests.
-from array import array
-
+# The hard-IRQ counter itself is in netmeter.pulse_counter (native code for rp2 and the
+# simulated board); CircuitPython and esp32 count in hardware and need only this module.
 try:
     from micropython import const
 except ImportError:
@@ -35,14 +31,6 @@ IMPORT = const(0)
 EXPORT = const(1)
 REJECTED = const(2)
 
-# Per-input state: three ints per input (last accepted tick, last release tick, flags).
-_LAST_ACCEPT = const(0)
-_LAST_RELEASE = const(1)
-_FLAGS = const(2)
-_ACCEPTED_ONCE = const(1)  # _LAST_ACCEPT holds a time
-_RELEASED = const(2)  # the line went inactive since the last accepted edge
-_RELEASE_TIMED = const(4)  # _LAST_RELEASE holds a time
-
 PULSE_DEFAULTS = {
     "wiring": WIRING_SEPARATE,
     "edge": EDGE_FALLING,
@@ -58,7 +46,7 @@ def ticks_diff(a, b):
     return ((a - b + _HALF) & COUNT_MASK) - _HALF
 
 
-def _default_ticks():
+def default_ticks():
     import time
 
     if hasattr(time, "ticks_ms"):
@@ -78,7 +66,7 @@ def _no_irq_enable(state):
     pass
 
 
-def _default_irq_section():
+def default_irq_section():
     try:
         import machine
 
@@ -143,143 +131,3 @@ def validate_pulse_config(cfg, key="pulses"):
             % (key, out["export_level"])
         )
     return out
-
-
-class PulseCounter:
-    """Debounced S0 counts for import and export, fed by hard-IRQ handlers.
-
-    Handlers: on_import_edge(pin), on_export_edge(pin) for separate wiring; on_pulse_edge(pin)
-    for direction wiring (reads direction_pin.value() at each accepted edge). Each takes the
-    interrupting pin and reads pin.value() to tell the pulse start (active level) from the
-    release. An active edge is accepted only if
-      - it is at least debounce_ms after the last accepted edge (bounce at the pulse start),
-      - the line was released since the last accepted edge, and
-      - the release was at least debounce_ms ago (bounce at the pulse end, which comes a
-        full pulse width after the accepted edge and a lockout alone would count).
-    Rejected active edges are counted. With both_edges=False the handlers are called on
-    active edges only and only the lockout applies.
-    """
-
-    def __init__(
-        self,
-        debounce_ms=DEFAULT_DEBOUNCE_MS,
-        active_level=0,
-        direction_pin=None,
-        export_level=1,
-        both_edges=True,
-        ticks_ms=None,
-        ticks_diff=None,
-        disable_irq=None,
-        enable_irq=None,
-    ):
-        if ticks_ms is None or ticks_diff is None:
-            default_ticks, default_diff = _default_ticks()
-            ticks_ms = ticks_ms or default_ticks
-            ticks_diff = ticks_diff or default_diff
-        if disable_irq is None or enable_irq is None:
-            disable_irq, enable_irq = _default_irq_section()
-        self.debounce_ms = debounce_ms
-        self._active = active_level
-        self._release_check = bool(both_edges)
-        self._dir_pin = direction_pin
-        self._export_level = export_level
-        self._ticks = ticks_ms
-        self._diff = ticks_diff
-        self._disable_irq = disable_irq
-        self._enable_irq = enable_irq
-        self._counts = array("i", [0, 0, 0])
-        flags = _RELEASED  # the line counts as released at boot: the first pulse is taken
-        self._state = array("i", [0, 0, flags, 0, 0, flags])
-        self._taken = [0, 0, 0]
-        self._totals = [0, 0, 0]
-        # Bound once here: creating a bound method inside an interrupt would allocate.
-        self.on_import_edge = self._import_edge
-        self.on_export_edge = self._export_edge
-        self.on_pulse_edge = self._direction_edge
-
-    @classmethod
-    def from_config(cls, cfg, direction_pin=None, **kwargs):
-        """A counter for a validated "pulses" config section (validate_pulse_config)."""
-        cfg = validate_pulse_config(cfg)
-        if cfg["wiring"] == WIRING_DIRECTION and direction_pin is None:
-            raise ValueError("pulses.wiring = 'direction' needs a direction input pin")
-        return cls(
-            debounce_ms=cfg["debounce_ms"],
-            active_level=0 if cfg["edge"] == EDGE_FALLING else 1,
-            direction_pin=direction_pin if cfg["wiring"] == WIRING_DIRECTION else None,
-            export_level=cfg["export_level"],
-            **kwargs,
-        )
-
-    # -- interrupt side: no allocation below this line ------------------------------------
-
-    def _import_edge(self, pin):
-        self._edge(0, pin, IMPORT)
-
-    def _export_edge(self, pin):
-        self._edge(3, pin, EXPORT)
-
-    def _direction_edge(self, pin):
-        channel = IMPORT
-        if self._dir_pin.value() == self._export_level:
-            channel = EXPORT
-        self._edge(0, pin, channel)
-
-    def _edge(self, base, pin, channel):
-        now = self._ticks()
-        s = self._state
-        flags = s[base + _FLAGS]
-        if self._release_check and pin.value() != self._active:
-            s[base + _LAST_RELEASE] = now
-            s[base + _FLAGS] = flags | _RELEASED | _RELEASE_TIMED
-            return
-        window = self.debounce_ms
-        diff = self._diff
-        reject = False
-        if flags & _ACCEPTED_ONCE and diff(now, s[base + _LAST_ACCEPT]) < window:
-            reject = True
-        elif self._release_check:
-            if not flags & _RELEASED:
-                reject = True
-            elif flags & _RELEASE_TIMED and diff(now, s[base + _LAST_RELEASE]) < window:
-                reject = True
-        counts = self._counts
-        if reject:
-            channel = REJECTED
-        else:
-            s[base + _LAST_ACCEPT] = now
-            s[base + _FLAGS] = (flags | _ACCEPTED_ONCE) & ~_RELEASED
-        # Increment modulo 2**30 without ever forming 2**30 (a long int on 32-bit ports).
-        value = counts[channel]
-        if value == COUNT_MASK:
-            counts[channel] = 0
-        else:
-            counts[channel] = value + 1
-
-    # -- main-loop side -------------------------------------------------------------------
-
-    def _raw(self):
-        state = self._disable_irq()
-        counts = self._counts
-        raw = (counts[0], counts[1], counts[2])
-        self._enable_irq(state)
-        return raw
-
-    def take(self):
-        """(import_delta, export_delta, rejected_delta) since the last take()."""
-        raw = self._raw()
-        taken = self._taken
-        totals = self._totals
-        deltas = [0, 0, 0]
-        for i in range(3):
-            deltas[i] = (raw[i] - taken[i]) & COUNT_MASK
-            taken[i] = raw[i]
-            totals[i] += deltas[i]
-        return (deltas[0], deltas[1], deltas[2])
-
-    def totals(self):
-        """(import_total, export_total, rejected_total) since boot, not wrapped; takes nothing."""
-        raw = self._raw()
-        taken = self._taken
-        totals = self._totals
-        return tuple(totals[i] + ((raw[i] - taken[i]) & COUNT_MASK) for i in range(3))

@@ -51,7 +51,21 @@ def main(config_path="config.json"):
     app = App(hw, config, regmap)
     # A board whose time comes from elsewhere (the simulator) brings its own loop.
     loop = getattr(hw, "run", None)
-    if loop is not None:
-        loop(app)
-    else:
-        run_forever(app, hw)
+    try:
+        if loop is not None:
+            loop(app)
+        else:
+            run_forever(app, hw)
+    except KeyboardInterrupt:
+        # Ctrl-C from mpremote: hand the REPL a clean heap for the file transfer to come.
+        app = hw = loop = None
+        release_firmware()
+        raise
+
+
+def release_firmware():
+    """Forget the firmware's modules so the GC can take their code and state back."""
+    for name in list(sys.modules):
+        if name == "main" or name.split(".")[0] in ("netmeter", "shared", "boards"):
+            sys.modules.pop(name, None)
+    gc.collect()

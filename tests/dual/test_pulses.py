@@ -4,13 +4,12 @@ import sys
 from array import array
 
 from dualtest import RUNTIME, raises
+from netmeter.pulse_counter import PulseCounter
 from netmeter.pulses import (
     COUNT_MASK,
     EXPORT,
     IMPORT,
     REJECTED,
-    PulseCounter,
-    ticks_diff,
     validate_pulse_config,
 )
 
@@ -72,7 +71,7 @@ class Line:
 
 def make(**kwargs):
     clock = VirtualClock(kwargs.pop("start", 0))
-    counter = PulseCounter(ticks_ms=clock.ticks, ticks_diff=ticks_diff, **kwargs)
+    counter = PulseCounter(ticks_ms=clock.ticks, **kwargs)
     return clock, counter
 
 
@@ -329,7 +328,6 @@ def test_from_config_builds_a_matching_counter():
         {"wiring": "direction", "edge": "rising", "debounce_ms": 10, "export_level": 0},
         direction_pin=direction,
         ticks_ms=clock.ticks,
-        ticks_diff=ticks_diff,
     )
     assert counter.debounce_ms == 10
     line = Line(clock, counter.on_pulse_edge, idle=0)
