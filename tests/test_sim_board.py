@@ -2,6 +2,8 @@
 virtual time against the simulated meter, records checked against the meter's truth."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -15,6 +17,7 @@ from shared.record import PULSES_REJECTED
 UJ_PER_WH = 3_600_000_000
 CONFIG = {
     "poll_period_s": 15,
+    "rs485": {"baud": 115200},
     "netting": {
         "sources": ["registers", "power", "pulses"],
         "billing": "registers",
@@ -134,3 +137,15 @@ def test_real_time_mode_runs_the_same_parts(tmp_path):
         sim.run_realtime(2.5)
         assert HOUR_MS + 2000 <= sim.now_ms <= HOUR_MS + 4000
         assert sim.board.proc.poll() is None
+
+
+def test_host_sim_board_command_runs_a_board(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "host", "sim", "board", "--dir", str(tmp_path / "b"),
+         "--hours", "0.25", "--start", "12"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "board console (USB serial): /dev/pts/" in proc.stdout
+    assert "1 interval records" in proc.stdout
+    assert (tmp_path / "b" / "records.bin").stat().st_size == 76

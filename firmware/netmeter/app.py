@@ -10,13 +10,23 @@ from shared.regmap import mwh_per_count
 
 DEFAULTS = {
     "meter": {"MAP": "generic"},
-    "baud": 9600,
     "timeout_ms": 200,
     "retries": 1,
     "poll_period_s": 1,
     "phases": 3,
     "netting": {},
 }
+if hasattr(time, "ticks_us"):
+    _ticks_us, _ticks_diff = time.ticks_us, time.ticks_diff
+else:  # CPython, for the tests that run the app on both runtimes
+
+    def _ticks_us():
+        return time.monotonic_ns() // 1000
+
+    def _ticks_diff(a, b):
+        return a - b
+
+
 POLL_PERIODS_S = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)  # each divides a minute
 
 
@@ -57,20 +67,36 @@ class App:
             netting["register_wrap_bits"] = None if energy.is_float else energy.bits
         self.uses_power = "power" in sources
         self.acc = make_accumulator(netting)
-        master = RtuMaster(cfg["baud"], cfg["timeout_ms"] * 1000, cfg["retries"])
+        # The line's baud is the board's (config "rs485"); the master times silences by it.
+        master = RtuMaster(hw.rs485.baud, cfg["timeout_ms"] * 1000, cfg["retries"])
         self.poller = MeterPoller(master, regmap, [n for n in names if n in regmap])
         self.period_ms = cfg["poll_period_s"] * 1000
+        # The bound on a poll: every read timing out on every attempt must still end
+        # before the next poll is due, so no poll ever runs into the next one.
+        worst_ms = len(self.poller.reads) * cfg["timeout_ms"] * (cfg["retries"] + 1)
+        if worst_ms >= self.period_ms:
+            raise ValueError(
+                "timeout_ms=%d x (retries=%d + 1) x %d reads = %d ms: must stay below "
+                "poll_period_s (%d ms); lower timeout_ms or retries, or poll less often"
+                % (
+                    cfg["timeout_ms"],
+                    cfg["retries"],
+                    len(self.poller.reads),
+                    worst_ms,
+                    self.period_ms,
+                )
+            )
         self.next_poll_ms = None
         self.poll_t = None
         self.log = RecordLog(hw.fs_root + "/records.bin")
-        self._ticks = time.ticks_us
+        self._ticks = _ticks_us
         self._last_ticks = self._ticks()
         self._mono_us = 0
 
     def monotonic_us(self):
         # ticks_us wraps (every 18 minutes on 32-bit ports); this count does not.
         now = self._ticks()
-        self._mono_us += time.ticks_diff(now, self._last_ticks)
+        self._mono_us += _ticks_diff(now, self._last_ticks)
         self._last_ticks = now
         return self._mono_us
 

@@ -52,7 +52,8 @@ class Simulation:
 
     def start(self, deploy_firmware=True):
         self.meter.advance_to(self.now_ms)
-        self.server = MeterServer(self.meter, self.map_name).start()
+        baud = self.config.get("rs485", {}).get("baud", 9600)
+        self.server = MeterServer(self.meter, self.map_name, baudrate=baud).start()
         self.board = SimBoard(self.dir, self.heapsize)
         self.board.write_hardware(self.server.device_path)
         self.board.start()

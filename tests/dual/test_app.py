@@ -1,0 +1,70 @@
+# The main loop's bookkeeping with fake hardware: flags from the poll, pulses and clock.
+from dualtest import raises
+from netmeter.app import App
+from netmeter.poller import PollResult
+from shared.record import CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
+
+T0 = 1764374400000
+
+
+class Fake:
+    pass
+
+
+def hardware(pulses=(0, 0, 0), clock_set=True):
+    hw = Fake()
+    hw.pulses = Fake()
+    hw.pulses.take = lambda: pulses
+    hw.rs485 = Fake()
+    hw.rs485.baud = 115200
+    hw.watchdog = Fake()
+    hw.watchdog.feed = lambda: None
+    hw.clock = Fake()
+    hw.clock.is_set = clock_set
+    hw.fs_root = "/tmp"
+    return hw
+
+
+def result(values, counts=None, failed=False):
+    r = PollResult(0)
+    r.values = values
+    r.counts = counts or {}
+    if failed:
+        r.errors.append((None, "timeout"))
+    return r
+
+
+POWER = {"p_l1": 100.0, "q_l1": 0.0, "p_l2": 100.0, "q_l2": 0.0, "p_l3": 100.0, "q_l3": 0.0}
+CONFIG = {"netting": {"sources": ("power",), "billing": "power", "interval_min": 1}}
+
+
+def collect(app):
+    records = []
+    app.log = Fake()
+    app.log.append = records.append
+    return records
+
+
+def test_poll_that_cannot_finish_before_the_next_is_refused():
+    config = {"poll_period_s": 1, "timeout_ms": 400, "retries": 2}
+    exc = raises(ValueError, App, hardware(), config)
+    assert "poll_period_s" in str(exc) and "timeout_ms" in str(exc)
+
+
+def test_failed_read_books_nothing_and_flags_comm_error():
+    app = App(hardware(), CONFIG)
+    records = collect(app)
+    for t in range(0, 60001, 10000):
+        app.feed(T0 + t, result({}, failed=True) if t == 30000 else result(POWER))
+    (rec,) = records
+    assert rec.flags & COMM_ERROR
+    assert rec.a_plus == 5000  # 300 W for 60 s, integrated across the failed read
+
+
+def test_rejected_pulses_and_an_unset_clock_flag_the_interval():
+    app = App(hardware(pulses=(0, 0, 3), clock_set=False), CONFIG)
+    records = collect(app)
+    app.feed(T0, result(POWER))
+    app.feed(T0 + 60000, result(POWER))
+    (rec,) = records
+    assert rec.flags & PULSES_REJECTED and rec.flags & CLOCK_INVALID
