@@ -5,6 +5,7 @@ from shared.record import (
     DATA_INVALID,
     NET_RESET,
     PARTIAL,
+    POWER_DOWN,
     RECOVERED,
     SOURCE_POWER,
     SOURCE_PULSES,
@@ -42,6 +43,7 @@ class IntervalAccumulator:
         self.end = None
         self.flags = 0
         self.last_t = None
+        self.outage = False  # restored after a power cut: the next update ends the outage
 
     def boundary_after(self, t):
         return (t // self.interval_ms + 1) * self.interval_ms
@@ -55,6 +57,14 @@ class IntervalAccumulator:
         elif t < self.last_t:
             # The clock went backwards without a declared step: treat it as one.
             records += self.step_clock(t)
+        if self.outage:
+            # Every interval from the one open at the cut to the one holding t was (partly)
+            # without the device: flag them all, as the loop below closes them.
+            self.outage = False
+            self.flags |= POWER_DOWN
+            outage_end = t
+        else:
+            outage_end = None
         readings = (("power", power), ("registers", registers), ("pulses", pulses))
         spans = []
         for name, value in readings:
@@ -68,6 +78,8 @@ class IntervalAccumulator:
         while self.end <= t:
             self._book(spans, self.end)
             records.append(self._close(self.end))
+            if outage_end is not None and self.start < outage_end:
+                self.flags |= POWER_DOWN
         self._book(spans, t)
         self.flags |= flags
         self.last_t = t
@@ -155,3 +167,36 @@ class IntervalAccumulator:
         """Reset-net-only: the cumulative net restarts; history and seq are untouched."""
         self.net_total = 0
         self.flags |= NET_RESET
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def state(self):
+        """Everything needed to carry on after a power cut, as plain JSON-able values."""
+        sources = {}
+        for name, source in self.sources.items():
+            sources[name] = [source.state(), source.owes]
+        return {
+            "seq": self.seq,
+            "net": self.net_total,
+            "start": self.start,
+            "end": self.end,
+            "flags": self.flags,
+            "last_t": self.last_t,
+            "sources": sources,
+        }
+
+    def restore(self, state, power_down=True):
+        """Carry on from state(); with power_down the open interval and those up to the next
+        update are flagged POWER_DOWN. The sources keep their last readings, so cumulative
+        registers recover the energy that flowed while the device was off."""
+        self.seq = state["seq"]
+        self.net_total = state["net"]
+        self.start = state["start"]
+        self.end = state["end"]
+        self.flags = state["flags"]
+        self.last_t = state["last_t"]
+        for name, (source_state, owes) in state["sources"].items():
+            if name in self.sources:
+                self.sources[name].restore(source_state)
+                self.sources[name].owes = owes
+        self.outage = power_down and self.start is not None
