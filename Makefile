@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint format clean
+.PHONY: setup test demo bench lint format clean deploy
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+deploy: $(STAMP)
+	@test -n "$(PORT)" -a -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico"; exit 2; }
+	$(BIN)/python -m host deploy --device $(PORT) --board $(BOARD)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -63,7 +63,27 @@ def sim_board_arguments(p):
     p.add_argument("--stay", action="store_true", help="keep the board up after the run")
 
 
+def cmd_deploy(args):
+    """Compile the firmware with mpy-cross and copy it to a board with mpremote."""
+    from host.deploy import DeployError, deploy
+
+    try:
+        config = deploy(args.device, args.board)
+    except (DeployError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    print(
+        "deployed netmeter for %s to %s; reset the board to start it"
+        % (config["board"], args.device)
+    )
+
+
+def deploy_arguments(p):
+    p.add_argument("--device", required=True, help="serial port of the board, e.g. /dev/ttyACM0")
+    p.add_argument("--board", required=True, help="board name: rp2_pico, esp32_s3, ...")
+
+
 COMMANDS = {
+    "deploy": (cmd_deploy, deploy_arguments),
     "demo": (cmd_demo, lambda p: None),
     "sim board": (cmd_sim_board, sim_board_arguments),
 }
