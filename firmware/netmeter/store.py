@@ -1,9 +1,627 @@
-# Where closed interval records go: an append-only file of fixed-size records on the board.
-from shared.record import SIZE, decode
+# Where closed interval records go: a hash-chained, append-only log of fixed-size records
+# in segment files on the board's filesystem, safe against a power cut at any instant.
+#
+# docs/storage.md states the file layout, what the chain hashes and the invariants that
+# the code below keeps; tests/dual/test_store.py proves them on both runtimes.
+import os
+import struct
+from hashlib import sha256
+
+from netmeter.atomic import read_atomic, write_atomic
+from shared.crc import crc32
+from shared.record import BODY_SIZE, LINK_SIZE, RECORDS_DROPPED, SIZE, RecordError, decode
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+YEAR_15MIN = const(35040)  # one year of 15-minute intervals
+SEGMENT_RECORDS = const(192)  # two days at 15 minutes: 14,592 bytes per segment file
+_LINK_AT = const(56)  # the link field's offset: the chain hashes the 56 bytes before it
+_SEQ_AT = const(4)
+_STATE_VERSION = const(1)
+# version, ack_next, anchor_seq, drop_flag_seq, dropped_total, last_drop_first,
+# last_drop_last, anchor_link
+_STATE = "<BIIIIII16s"
+_NONE = const(0xFFFFFFFF)
+_MAX_PROBLEMS = const(100)
+_ZERO_LINK = bytes(LINK_SIZE)
+
+
+class StoreError(Exception):
+    pass
+
+
+def genesis_link(device_id):
+    """The link before a device's first record: SHA-256(b"netmeter genesis" + id)[:16]."""
+    if isinstance(device_id, str):
+        device_id = device_id.encode()
+    return sha256(b"netmeter genesis" + device_id).digest()[:LINK_SIZE]
+
+
+def chain_link(prev_link, data):
+    """The link of an encoded record (data: its bytes, at least the first 56): SHA-256 of
+    the previous link followed by bytes 0..55 of the record (every field from version to
+    pulses_export, seq included, as encoded), truncated to 16 bytes."""
+    h = sha256(prev_link)
+    h.update(data[:_LINK_AT])
+    return h.digest()[:LINK_SIZE]
+
+
+def _seg_name(first_seq):
+    return "%010d.seg" % first_seq
+
+
+def _size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return -1
+
+
+def _crc_ok(buf):
+    (stored,) = struct.unpack_from("<I", buf, BODY_SIZE)
+    return stored == crc32(memoryview(buf)[:BODY_SIZE])
+
+
+def _seq_of(buf):
+    return struct.unpack_from("<I", buf, _SEQ_AT)[0]
+
+
+class _ChainCheck:
+    """Consumes raw records in file order and names every break: CRC, seq, link."""
+
+    def __init__(self, prev_seq, prev_link, problems):
+        self.prev_seq = prev_seq  # None: the first record's seq is taken as it is
+        self.prev_link = prev_link  # None: the first record's link is not checked
+        self.problems = problems
+        self.more = 0
+
+    def problem(self, text):
+        if len(self.problems) < _MAX_PROBLEMS:
+            self.problems.append(text)
+        else:
+            self.more += 1
+
+    def feed(self, buf):
+        expected = None if self.prev_seq is None else self.prev_seq + 1
+        if not _crc_ok(buf):
+            seq = expected if expected is not None else _seq_of(buf)
+            self.problem("seq %d: CRC mismatch (damaged record)" % seq)
+            self.prev_seq = seq
+            self.prev_link = bytes(buf[_LINK_AT:BODY_SIZE])
+            return
+        seq = _seq_of(buf)
+        if expected is not None and seq != expected:
+            if seq > expected:
+                if seq == expected + 1:
+                    self.problem("seq gap %d (record missing)" % expected)
+                else:
+                    self.problem("seq gap %d..%d (records missing)" % (expected, seq - 1))
+            else:
+                self.problem(
+                    "seq %d: follows seq %d (inserted or duplicated record)" % (seq, self.prev_seq)
+                )
+        try:
+            decode(buf)
+        except RecordError as exc:
+            self.problem("seq %d: %s" % (seq, exc))
+        link = bytes(buf[_LINK_AT:BODY_SIZE])
+        if self.prev_link is not None and chain_link(self.prev_link, buf) != link:
+            self.problem(
+                "seq %d: link does not follow seq %s (edited, inserted or deleted record)"
+                % (seq, "%d" % self.prev_seq if self.prev_seq is not None else "before it")
+            )
+        self.prev_seq = seq
+        self.prev_link = link
+
+    def finish(self):
+        if self.more:
+            self.problems.append("... and %d more problems" % self.more)
+        return self.problems
+
+
+class RecordStore:
+    """Append-only, hash-chained record log in segment files named by their first seq.
+
+    capacity: records always kept. The store drops its oldest segment (acknowledged or not)
+    only when an append would take it past capacity + segment_records - 1 records, so the
+    newest `capacity` records always survive; a drop is never silent (take_pending_flags,
+    take_events, the persisted state)."""
+
+    def __init__(
+        self,
+        root,
+        device_id,
+        capacity=YEAR_15MIN,
+        segment_records=SEGMENT_RECORDS,
+        genesis=None,
+    ):
+        if segment_records < 1 or capacity < segment_records:
+            raise ValueError(
+                "capacity=%d, segment_records=%d: need 1 <= segment_records <= capacity"
+                % (capacity, segment_records)
+            )
+        self.root = root
+        self.capacity = capacity
+        self.segment_records = segment_records
+        self.genesis = genesis if genesis is not None else genesis_link(device_id)
+        if len(self.genesis) != LINK_SIZE:
+            raise ValueError("genesis must be %d bytes" % LINK_SIZE)
+        self._buf = bytearray(SIZE)  # reused by every single-record read
+        self._segs = []  # first seq of each segment file, oldest first
+        self._tail_n = 0  # records in the newest segment
+        self._next = None  # seq the next append must carry; None: any (fresh store)
+        self._head = self.genesis
+        self._ack_next = 0  # every seq below this is acknowledged by the host
+        self._anchor_seq = None  # the first seq kept; anchor_link is the link before it
+        self._anchor_link = self.genesis
+        self._flag_seq = 0  # the first record at or after this seq carries RECORDS_DROPPED
+        self._flag_taken = False
+        self.dropped_total = 0
+        self.last_drop = None  # (first, last) seq of the last drop for capacity
+        self._events = []
+        self._opened = False
+
+    # -- paths and small reads -------------------------------------------------------------
+
+    def _path(self, first_seq):
+        return self.root + "/" + _seg_name(first_seq)
+
+    def _read_into(self, f, buf):
+        n = f.readinto(buf)
+        return n == SIZE
+
+    def _read_at(self, first_seq, index, buf=None):
+        """The raw record at index of segment first_seq into buf (self._buf); None if short."""
+        buf = self._buf if buf is None else buf
+        try:
+            with open(self._path(first_seq), "rb") as f:
+                f.seek(index * SIZE)
+                if self._read_into(f, buf):
+                    return buf
+        except OSError:
+            pass
+        return None
+
+    def _seg_count(self, i):
+        if i == len(self._segs) - 1:
+            return self._tail_n
+        return self._segs[i + 1] - self._segs[i]
+
+    def _last_link_of(self, i):
+        """Stored link of the last record of segment i."""
+        raw = self._read_at(self._segs[i], self._seg_count(i) - 1)
+        if raw is None:
+            raise StoreError("segment %s: cannot read its last record" % _seg_name(self._segs[i]))
+        return bytes(raw[_LINK_AT:BODY_SIZE])
+
+    # -- persisted state (ack point, chain anchor, pending drop flag) ----------------------
+
+    def _state_path(self):
+        return self.root + "/state"
+
+    def _load_state(self):
+        payload = read_atomic(self._state_path())
+        if payload is None or len(payload) != struct.calcsize(_STATE):
+            return False
+        v = struct.unpack(_STATE, payload)
+        if v[0] != _STATE_VERSION:
+            return False
+        self._ack_next = v[1]
+        self._anchor_seq = v[2]
+        self._flag_seq = v[3]
+        self.dropped_total = v[4]
+        self.last_drop = None if v[5] == _NONE else (v[5], v[6])
+        self._anchor_link = bytes(v[7])
+        return True
+
+    def _save_state(self):
+        drop = self.last_drop or (_NONE, _NONE)
+        write_atomic(
+            self._state_path(),
+            struct.pack(
+                _STATE,
+                _STATE_VERSION,
+                self._ack_next,
+                self._anchor_seq,
+                self._flag_seq,
+                self.dropped_total,
+                drop[0],
+                drop[1],
+                self._anchor_link,
+            ),
+        )
+
+    # -- open and recovery ------------------------------------------------------------------
+
+    def open(self):
+        """Scan the directory, finish an interrupted deletion, discard a torn tail record and
+        check the chain across the tail. Returns {records, first_seq, next_seq, torn_bytes,
+        removed, problems}."""
+        if _size(self.root) < 0:
+            os.mkdir(self.root)
+        has_state = self._load_state()
+        segs = []
+        removed = []
+        for name in os.listdir(self.root):
+            if name.endswith(".seg.tmp"):
+                # A torn-tail rewrite cut before its rename: the segment itself is intact.
+                os.remove(self.root + "/" + name)
+                removed.append(name)
+            elif name.endswith(".seg") and len(name) == 14:
+                segs.append(int(name[:10]))
+        segs.sort()
+        if has_state:
+            # A deletion cut after the state was written: finish it (the anchor says which).
+            while segs and self._anchor_seq is not None:
+                first = segs[0]
+                n = _size(self._path(first)) // SIZE
+                if len(segs) > 1 and first + n <= self._anchor_seq:
+                    os.remove(self._path(first))
+                    removed.append(_seg_name(first))
+                    segs.pop(0)
+                else:
+                    break
+        self._segs = segs
+        problems = []
+        torn = self._recover_tail(problems, removed)
+        if self._segs:
+            if not has_state or self._anchor_seq != self._segs[0]:
+                if has_state:
+                    problems.append(
+                        "first segment starts at seq %d, state says %d"
+                        % (self._segs[0], self._anchor_seq)
+                    )
+                self._anchor_seq = self._segs[0]
+        elif has_state:
+            self._next = self._anchor_seq
+            self._head = self._anchor_link
+        if self._flag_seq and self._next is not None and self._next > self._flag_seq:
+            self._flag_seq = 0  # the flagged record is already stored
+        self._opened = True
+        return {
+            "records": self.count,
+            "first_seq": self.first_seq,
+            "next_seq": self._next,
+            "torn_bytes": torn,
+            "removed": removed,
+            "problems": problems,
+        }
+
+    def _recover_tail(self, problems, removed):
+        """Find the tail's last whole record in sequence; rewrite without what follows it."""
+        torn = 0
+        buf = self._buf
+        while self._segs:
+            first = self._segs[-1]
+            path = self._path(first)
+            size = _size(path)
+            # Torn: trailing bytes short of a record, and trailing records whose CRC fails
+            # (a cut mid-write, or garbage behind the last record). A bad record followed by
+            # a good one is damage, not a tear: it stays, and verify names it.
+            valid = 0
+            with open(path, "rb") as f:
+                i = 0
+                while self._read_into(f, buf):
+                    i += 1
+                    if _crc_ok(buf):
+                        valid = i
+            keep = valid * SIZE
+            if keep < size:
+                torn += size - keep
+                self._rewrite_prefix(path, keep)
+                if keep == 0:
+                    removed.append(_seg_name(first))
+                    self._segs.pop()
+                    continue
+            self._tail_n = valid
+            break
+        if not self._segs:
+            self._tail_n = 0
+            return torn
+        # The chain across the tail, from the last link of the segment before it.
+        n = len(self._segs)
+        if n > 1:
+            prev_seq = self._segs[-1] - 1
+            prev_link = self._last_link_of(n - 2)
+        elif self._anchor_seq == self._segs[0] or self._anchor_seq is None:
+            prev_seq, prev_link = self._segs[0] - 1, self._anchor_link
+        else:
+            prev_seq, prev_link = None, None
+        check = _ChainCheck(prev_seq, prev_link, problems)
+        with open(self._path(self._segs[-1]), "rb") as f:
+            for _ in range(self._tail_n):
+                self._read_into(f, buf)
+                check.feed(buf)
+        check.finish()
+        self._next = self._segs[-1] + self._tail_n
+        self._head = bytes(buf[_LINK_AT:BODY_SIZE])
+        return torn
+
+    def _rewrite_prefix(self, path, nbytes):
+        """Keep the first nbytes of path: copy them to path.tmp, then rename it over path.
+        A cut leaves path untouched (plus a .tmp that open removes) or the new file."""
+        if nbytes == 0:
+            os.remove(path)
+            return
+        tmp = path + ".tmp"
+        buf = self._buf
+        with open(path, "rb") as src:
+            with open(tmp, "wb") as dst:
+                left = nbytes
+                while left:
+                    src.readinto(buf)
+                    dst.write(buf)
+                    left -= SIZE
+        os.rename(tmp, path)
+
+    # -- the public state --------------------------------------------------------------------
+
+    @property
+    def first_seq(self):
+        return self._segs[0] if self._segs else None
+
+    @property
+    def next_seq(self):
+        """The seq the next append must carry; None for a store that never held a record."""
+        return self._next
+
+    @property
+    def head_link(self):
+        """The chain head: the link of the newest record (the genesis link when empty)."""
+        return self._head
+
+    @property
+    def count(self):
+        if not self._segs:
+            return 0
+        return self._next - self._segs[0]
+
+    @property
+    def acked_seq(self):
+        """The highest acknowledged seq, or None."""
+        return self._ack_next - 1 if self._ack_next else None
+
+    @property
+    def anchor_link(self):
+        """The link before first_seq: where a verifier of the stored log starts."""
+        return self._anchor_link
+
+    # -- append ------------------------------------------------------------------------------
+
+    def append(self, record):
+        """Chain, encode and write one record (one write call); returns it with link set."""
+        if not self._opened:
+            raise StoreError("open() the store before appending")
+        if self._next is not None and record.seq != self._next:
+            raise StoreError(
+                "record seq %d does not follow the stored head (next is %d)"
+                % (record.seq, self._next)
+            )
+        rotate = not self._segs or self._tail_n >= self.segment_records
+        carries_flag = self._flag_seq and record.seq >= self._flag_seq
+        if carries_flag:
+            record.flags |= RECORDS_DROPPED
+        record.link = _ZERO_LINK
+        data = bytearray(record.encode())  # validates every field before anything changes
+        self._make_room(record.seq, rotate)
+        link = chain_link(self._head, data)
+        data[_LINK_AT:BODY_SIZE] = link
+        struct.pack_into("<I", data, BODY_SIZE, crc32(memoryview(data)[:BODY_SIZE]))
+        if rotate:
+            path, mode = self._path(record.seq), "wb"
+        else:
+            path, mode = self._path(self._segs[-1]), "ab"
+        try:
+            with open(path, mode) as f:
+                n = f.write(data)
+            if n != SIZE:
+                raise OSError(28)
+        except OSError:
+            self._after_failed_write(path, rotate)
+            raise
+        if rotate:
+            self._segs.append(record.seq)
+            self._tail_n = 0
+            if self._anchor_seq is None:
+                self._anchor_seq = record.seq
+        self._tail_n += 1
+        self._next = record.seq + 1
+        self._head = link
+        record.link = link
+        if carries_flag and self._flag_seq <= record.seq:
+            self._flag_seq = 0
+        if rotate and len(self._segs) > 1 and self._segs[1] <= self._ack_next:
+            self._delete_acked()
+        return record
+
+    def _after_failed_write(self, path, rotated):
+        # A write that failed may have left part of the record: cut it off again now, so
+        # the next append does not land behind garbage.
+        size = _size(path)
+        if size < 0:
+            return
+        keep = 0 if rotated else self._tail_n * SIZE
+        if size != keep:
+            try:
+                self._rewrite_prefix(path, keep)
+            except OSError:
+                pass  # open() will discard it as a torn tail
+
+    def _make_room(self, seq, rotate):
+        limit = self.capacity + self.segment_records - 1
+        drop = 0
+        # Segments other than the one receiving this record may go.
+        candidates = len(self._segs) if rotate else len(self._segs) - 1
+        excess = self.count + 1 - limit
+        n = 0
+        while drop < candidates and n < excess:
+            n += self._seg_count(drop)
+            drop += 1
+        if not drop or excess <= 0:
+            return
+        first = self._segs[0]
+        last = self._segs[drop - 1] + self._seg_count(drop - 1) - 1
+        unacked_first = first if first >= self._ack_next else self._ack_next
+        if unacked_first <= last:
+            self.last_drop = (unacked_first, last)
+            self.dropped_total += last - unacked_first + 1
+            self._flag_seq = seq + 1
+            self._flag_taken = False
+            self._events.append(("dropped", unacked_first, last))
+        self._delete_oldest(drop)
+
+    def _delete_oldest(self, n):
+        """Delete the n oldest segments: first persist the new anchor, then remove oldest
+        first, so a cut leaves files that open() recognises as below the anchor."""
+        self._anchor_link = self._last_link_of(n - 1)
+        self._anchor_seq = self._segs[n] if n < len(self._segs) else self._next
+        self._save_state()
+        for first in self._segs[:n]:
+            os.remove(self._path(first))
+        self._segs = self._segs[n:]
+        if not self._segs:
+            self._tail_n = 0
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _seg_index(self, seq):
+        segs = self._segs
+        lo, hi = 0, len(segs) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if segs[mid] <= seq:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def records(self, from_seq=0, raw=False):
+        """Stored records from from_seq on, oldest first, streamed one at a time (one 76-byte
+        buffer). raw=True yields the 76 stored bytes as they are (a damaged one included);
+        otherwise Records, and a damaged record raises StoreError naming its seq."""
+        for seq, buf in self._scan(from_seq, bytearray(SIZE)):
+            if raw:
+                yield bytes(buf)
+            else:
+                try:
+                    rec = decode(buf)
+                except RecordError as exc:
+                    raise StoreError("seq %d: %s" % (seq, exc))
+                yield rec
+
+    def _scan(self, from_seq, buf):
+        """(position seq, buf) for each stored record from from_seq; buf is reused."""
+        if not self._segs:
+            return
+        if from_seq < self._segs[0]:
+            from_seq = self._segs[0]
+        if from_seq >= self._next:
+            return
+        first = self._segs[self._seg_index(from_seq)]
+        offset = from_seq - first
+        while True:
+            try:
+                f = open(self._path(first), "rb")
+            except OSError:
+                f = None  # deleted by an ack while we were reading: go on to the next
+            if f is not None:
+                with f:
+                    f.seek(offset * SIZE)
+                    seq = first + offset
+                    while self._read_into(f, buf):
+                        yield seq, buf
+                        seq += 1
+            # A segment is read to its end (even if damage made it longer or shorter), then
+            # the next one in the list as it is now.
+            nxt = None
+            for s in self._segs:
+                if s > first:
+                    nxt = s
+                    break
+            if nxt is None:
+                return
+            first, offset = nxt, 0
+
+    def get(self, seq):
+        """One stored record by seq (None if not stored)."""
+        if not self._segs or not self._segs[0] <= seq < self._next:
+            return None
+        i = self._seg_index(seq)
+        raw = self._read_at(self._segs[i], seq - self._segs[i])
+        return None if raw is None else decode(raw)
+
+    def verify(self, from_seq=None):
+        """Walk the log from from_seq (default: the first stored record), streaming, and
+        return a list of problems, each naming a seq; [] when the chain is whole."""
+        problems = []
+        if not self._segs:
+            return problems
+        start = self._segs[0] if from_seq is None else max(from_seq, self._segs[0])
+        if start >= self._next:
+            return problems
+        if start == self._segs[0]:
+            check = _ChainCheck(start - 1, self._anchor_link, problems)
+        else:
+            i = self._seg_index(start - 1)
+            raw = self._read_at(self._segs[i], start - 1 - self._segs[i])
+            link = None if raw is None else bytes(raw[_LINK_AT:BODY_SIZE])
+            check = _ChainCheck(start - 1, link, problems)
+        for _, raw in self._scan(start, bytearray(SIZE)):
+            check.feed(raw)
+        if check.prev_seq is not None and check.prev_seq + 1 < self._next:
+            check.problem(
+                "seq gap %d..%d (records missing)" % (check.prev_seq + 1, self._next - 1)
+            )
+        return check.finish()
+
+    # -- acknowledgement and drops ----------------------------------------------------------
+
+    def ack(self, upto_seq):
+        """The host holds every record up to upto_seq: persist that, and delete the segments
+        all of whose records it covers (never the newest). Returns records deleted."""
+        if self._next is None or upto_seq < self._ack_next:
+            return 0
+        upto_next = min(upto_seq + 1, self._next)
+        if upto_next <= self._ack_next:
+            return 0
+        self._ack_next = upto_next
+        return self._delete_acked(save=True)
+
+    def _delete_acked(self, save=False):
+        n = 0
+        while n < len(self._segs) - 1 and self._segs[n + 1] <= self._ack_next:
+            n += 1
+        if n:
+            deleted = self._segs[n] - self._segs[0]
+            self._delete_oldest(n)  # saves the state first
+            return deleted
+        if save:
+            self._save_state()
+        return 0
+
+    def take_pending_flags(self):
+        """RECORDS_DROPPED once after a drop for capacity (the app ORs it into the next
+        record; append also sets it on that record, so a reboot cannot lose it)."""
+        if self._flag_seq and not self._flag_taken:
+            self._flag_taken = True
+            return RECORDS_DROPPED
+        return 0
+
+    def take_events(self):
+        """Events since the last call: ("dropped", first_seq, last_seq) for each drop."""
+        events, self._events = self._events, []
+        return events
 
 
 class RecordLog:
-    """Appends encoded records to one file and reads them back from any seq onwards."""
+    """The first store: one flat file. Kept until app.py and the simulated board's reader
+    move to RecordStore (the lead's integration step)."""
 
     def __init__(self, path):
         self.path = path

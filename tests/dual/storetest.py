@@ -1,0 +1,120 @@
+# Helpers for the record store and error log tests, on both runtimes: scratch directories,
+# raw file surgery, and a RAM block device that can lose power after N block writes.
+import os
+
+from shared.record import Record
+
+_counter = [0]
+
+
+def fresh_dir(tag):
+    """A new empty directory under /tmp (MicroPython has no tempfile)."""
+    _counter[0] += 1
+    name = "/tmp/netmeter-%s-%s-%d" % (
+        tag,
+        "".join("%02x" % b for b in os.urandom(4)),
+        _counter[0],
+    )
+    os.mkdir(name)
+    return name
+
+
+def rmtree(path):
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        p = path + "/" + name
+        if os.stat(p)[0] & 0x4000:
+            rmtree(p)
+        else:
+            os.remove(p)
+    os.rmdir(path)
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def seg_path(root, first):
+    return "%s/%010d.seg" % (root, first)
+
+
+def record(seq, a_plus=None):
+    """A record with every field set from seq, so any two records differ."""
+    return Record(
+        seq,
+        1764403200 + 900 * seq,
+        900,
+        a_plus=1000 + seq if a_plus is None else a_plus,
+        a_minus=seq * 3,
+        q1=seq,
+        q2=2 * seq,
+        q3=3 * seq,
+        q4=4 * seq,
+        pulses_import=seq + 7,
+        pulses_export=seq + 1,
+    )
+
+
+def fill(store, first, last):
+    out = []
+    for seq in range(first, last + 1):
+        out.append(store.append(record(seq)))
+    return out
+
+
+class PowerCut(OSError):
+    pass
+
+
+class RamBlockDevice:
+    """A block device in RAM for os.VfsLfs2 (extended interface: offset writes, ioctl 6
+    erase). After cut_after block operations it raises, like a board losing power: nothing
+    of that operation or later ones reaches the "flash"."""
+
+    def __init__(self, block_size, blocks, data=None):
+        self.block_size = block_size
+        self.blocks = blocks
+        self.data = data if data is not None else bytearray(block_size * blocks)
+        self.cut_after = None
+        self.ops = 0
+        self.bytes_written = 0
+        self.erases = 0
+
+    def _step(self):
+        if self.cut_after is not None and self.ops >= self.cut_after:
+            raise PowerCut(5)
+        self.ops += 1
+
+    def readblocks(self, block, buf, offset=0):
+        start = block * self.block_size + offset
+        buf[:] = self.data[start : start + len(buf)]
+
+    def writeblocks(self, block, buf, offset=None):
+        self._step()
+        if offset is None:
+            offset = 0
+        start = block * self.block_size + offset
+        self.data[start : start + len(buf)] = buf
+        self.bytes_written += len(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self.blocks
+        if op == 5:  # block size
+            return self.block_size
+        if op == 6:  # erase
+            self._step()
+            self.erases += 1
+            start = arg * self.block_size
+            self.data[start : start + self.block_size] = b"\xff" * self.block_size
+            return 0
+        return 0
