@@ -85,12 +85,17 @@ class RamBlockDevice:
         self.blocks = blocks
         self.data = data if data is not None else bytearray(block_size * blocks)
         self.cut_after = None
+        self.torn = True
         self.ops = 0
         self.bytes_written = 0
         self.erases = 0
 
-    def _step(self):
+    def _step(self, start=None, buf=None):
         if self.cut_after is not None and self.ops >= self.cut_after:
+            if buf is not None and self.torn:
+                # the cut lands mid-program: half the bytes reach the flash
+                half = len(buf) // 2
+                self.data[start : start + half] = buf[:half]
             raise PowerCut(5)
         self.ops += 1
 
@@ -99,10 +104,10 @@ class RamBlockDevice:
         buf[:] = self.data[start : start + len(buf)]
 
     def writeblocks(self, block, buf, offset=None):
-        self._step()
         if offset is None:
             offset = 0
         start = block * self.block_size + offset
+        self._step(start, buf)
         self.data[start : start + len(buf)] = buf
         self.bytes_written += len(buf)
 
