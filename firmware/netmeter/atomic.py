@@ -23,8 +23,7 @@ def write_atomic(path, payload):
     """Replace the file at path with payload (bytes) so that a cut leaves old or new."""
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(payload)
-        f.write(struct.pack("<I", crc32(payload)))
+        f.write(bytes(payload) + struct.pack("<I", crc32(payload)))  # one write call
     try:
         os.rename(tmp, path)
     except OSError:
