@@ -94,7 +94,7 @@ def heap_watch(sample):
     return _heap[0], gc.mem_alloc() + gc.mem_free()
 
 
-def run_lockstep(app, hw, control, idle_us=200):
+def run_lockstep(app, hw, control, idle_us=200, link_wait_ms=2):
     """Virtual time: wait for "R t", set the clock to t, run the app until its poll is done.
 
     The Modbus exchange itself runs on real time (the pty is real); the reading is booked at
@@ -105,8 +105,12 @@ def run_lockstep(app, hw, control, idle_us=200):
     control.send("H")
     steps = 0
     while True:
-        target = control.next_target(hw.pins)
+        # Between run targets the host link is still served (short waits keep it brisk).
+        target = control.next_target(hw.pins, link_wait_ms)
         if target is None:
+            serve = getattr(app, "serve_link", None)
+            if serve is not None:
+                serve()
             hw.watchdog.feed()
             continue
         hw.clock.t = target

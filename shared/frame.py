@@ -24,9 +24,9 @@ VERSION = const(1)
 MARKER = b"#NM"
 HEADER_SIZE = const(4)  # version, request id, code
 CRC_SIZE = const(4)
-MAX_PAYLOAD = const(2048)  # header + body + CRC; bounds every buffer on both sides
-MAX_BODY = const(2040)
-MAX_LINE = const(2732)  # base64 of MAX_PAYLOAD bytes, without the marker and newline
+MAX_PAYLOAD = const(1024)  # header + body + CRC; bounds every buffer on both sides
+MAX_BODY = const(1016)
+MAX_LINE = const(1368)  # base64 of MAX_PAYLOAD bytes, without the marker and newline
 RESPONSE = const(0x80)
 
 # Reasons a decoder reports for what it dropped.

@@ -62,7 +62,7 @@ STATUS_NAMES = {
 
 RECORD_SIZE = const(76)
 PULL_HEAD = const(9)  # first_seq u32, next_seq u32, count u8
-MAX_PAGE = const(24)  # records per PULL reply: 9 + 24 * 76 = 1833 bytes of body
+MAX_PAGE = const(13)  # records per PULL reply: 9 + 13 * 76 = 997 bytes of body
 
 
 def pull_args(from_seq, count):

@@ -92,6 +92,7 @@ class App:
         self._ticks = _ticks_us
         self._last_ticks = self._ticks()
         self._mono_us = 0
+        self.link = None  # the host link service; the runner attaches it on a board
 
     def monotonic_us(self):
         # ticks_us wraps (every 18 minutes on 32-bit ports); this count does not.
@@ -113,8 +114,14 @@ class App:
                 self.poller.start(self.monotonic_us())
         if self.poll_t is not None:
             self._advance_poll()
+        self.serve_link()
         self.hw.watchdog.feed()
         return self.poll_t is not None
+
+    def serve_link(self):
+        """Answer the host on the console, without blocking (netmeter.linkservice)."""
+        if self.link is not None:
+            self.link.serve()
 
     def _advance_poll(self):
         rs485 = self.hw.rs485

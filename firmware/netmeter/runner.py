@@ -49,6 +49,9 @@ def main(config_path="config.json"):
     board = boards.load(config.get("board", "unix_sim"))
     hw = board.build(config)
     app = App(hw, config, regmap)
+    from netmeter.linkservice import make_link
+
+    app.link = make_link(app, hw, config)
     # A board whose time comes from elsewhere (the simulator) brings its own loop.
     loop = getattr(hw, "run", None)
     try:

@@ -133,7 +133,7 @@ def test_ack_then_pull_starts_at_the_first_kept_record():
     server = LinkServer(device, KEY)
     reply = ask(server, lp.ACK, struct.pack("<I", 4), counter=1)
     assert struct.unpack("<I", reply.body) == (5,)
-    first, _, recs = lp.parse_pull(ask(server, lp.PULL, lp.pull_args(0, 24)).body)
+    first, _, recs = lp.parse_pull(ask(server, lp.PULL, lp.pull_args(0, 13)).body)
     assert first == 5 and len(recs) == 5
 
 
@@ -272,4 +272,4 @@ def test_random_and_mutated_frames_never_raise_and_service_continues():
         for event in Decoder().feed(server.receive(data)):
             assert isinstance(event, (Frame, Dropped))
     first, next_seq, recs = lp.parse_pull(ask(server, lp.PULL, lp.pull_args(0, 24)).body)
-    assert (first, next_seq, len(recs)) == (0, 40, 24)  # nothing acked, nothing lost
+    assert (first, next_seq, len(recs)) == (0, 40, lp.MAX_PAGE)  # nothing acked, nothing lost

@@ -1,0 +1,187 @@
+# The app's side of the host link: the LinkDevice (netmeter.link) over a running App.
+import json
+
+from shared.record import SIZE, decode
+
+FIRMWARE_VERSION = "0.1.0"
+KEY_FILE = "link.key"  # hex, written by the installer (host link-key / mpremote fs cp)
+COUNTER_FILE = "link.counter"
+CONFIG_FILE = "config.json"
+TRACE_SLOTS = 16
+
+
+class AppDevice:
+    """LinkDevice (see netmeter.link) over a running App and its hardware.
+
+    Uses the app's record store when it has one (store: records(from_seq), ack(upto_seq),
+    first_seq, next_seq), else the plain RecordLog. Optional app hooks, used when present:
+    app.clock_stepped(step_ms), app.reset_net(), app.errlog.entries(), app.trace.entries().
+    """
+
+    def __init__(self, app, hw, config, root="."):
+        self.app = app
+        self.hw = hw
+        self.config = config
+        self.root = root
+        self.config_pending = False
+        self._acked = -1  # RecordLog keeps everything: remember the host's ack only
+
+    def _store(self):
+        return getattr(self.app, "store", None) or self.app.log
+
+    def seq_range(self):
+        store = self._store()
+        if hasattr(store, "next_seq"):
+            return store.first_seq, store.next_seq
+        # RecordLog: records are contiguous from the first one in the file.
+        first = None
+        count = 0
+        try:
+            import os
+
+            count = os.stat(store.path)[6] // SIZE
+            with open(store.path, "rb") as f:
+                first = decode(f.read(SIZE)).seq if count else None
+        except OSError:
+            pass
+        if first is None:
+            n = getattr(self.app.acc, "seq", 0)
+            return n, n
+        return first, first + count
+
+    def records(self, from_seq, n):
+        store = self._store()
+        records = store.records(from_seq, True) if hasattr(store, "next_seq") else None
+        for rec in records or store.records(from_seq):
+            if n <= 0:
+                return
+            n -= 1
+            yield rec
+
+    def ack(self, upto_seq):
+        store = self._store()
+        if hasattr(store, "ack"):
+            store.ack(upto_seq)
+            return store.first_seq
+        self._acked = max(self._acked, upto_seq)
+        return self.seq_range()[0]
+
+    def info(self):
+        from shared.config import config_hash
+
+        first, next_seq = self.seq_range()
+        clock = self.hw.clock
+        return {
+            "fw": FIRMWARE_VERSION,
+            "board": self.hw.name,
+            "device_id": self.config.get("device_id", ""),
+            "config_hash": config_hash(self.config),
+            "config_pending": self.config_pending,
+            "clock_ms": clock.now_ms(),
+            "clock_set": bool(clock.is_set),
+            "first_seq": first,
+            "next_seq": next_seq,
+            "acked": self._acked,
+        }
+
+    def status(self):
+        app = self.app
+        result = app.poller.result
+        values = result.values if result is not None else {}
+        out = {"p": [], "q": [], "s": [], "quadrant": []}
+        from netmeter.quadrant import quadrant
+
+        for p, q in app.power_names:
+            pv, qv = values.get(p), values.get(q)
+            out["p"].append(pv)
+            out["q"].append(qv)
+            out["s"].append(values.get("s_" + p[2:]))
+            out["quadrant"].append(quadrant(pv, qv) if pv is not None and qv is not None else None)
+        imp, exp, rejected = self.hw.pulses.totals()
+        out["pulses"] = [imp, exp]
+        out["rejected"] = rejected
+        out["comm"] = app.poller.counters.as_dict()
+        out["errors"] = self.log(4)
+        return out
+
+    def get_config(self):
+        return self.config
+
+    def put_config(self, cfg):
+        from shared.config import validate
+
+        if isinstance(cfg, dict) and "board" not in cfg and "board" in self.config:
+            cfg["board"] = self.config["board"]
+        validate(cfg)
+        _forget("shared.mapconfig")  # boot-only code: give its heap back
+        from netmeter.link import write_atomic
+
+        write_atomic(self.root + "/" + CONFIG_FILE, json.dumps(cfg).encode())
+        self.config_pending = True  # the app is built at boot: it applies at the next one
+
+    def set_time(self, unix_ms):
+        clock = self.hw.clock
+        step = unix_ms - clock.now_ms()
+        clock.set_ms(unix_ms)
+        hook = getattr(self.app, "clock_stepped", None)
+        if hook is not None:
+            hook(step)
+        return step
+
+    def reset_net(self):
+        hook = getattr(self.app, "reset_net", None)
+        if hook is None:
+            raise NotImplementedError("this firmware cannot reset the net register yet")
+        hook()
+
+    def log(self, n):
+        errlog = getattr(self.app, "errlog", None)
+        return list(errlog.entries())[-n:] if errlog is not None else []
+
+    def trace(self, n):
+        trace = getattr(self.app, "trace", None)
+        return list(trace.entries())[-n:] if trace is not None else []
+
+
+class ModbusTrace:
+    """The last raw Modbus frames, for TRACE: add(t_us, "tx"|"rx", frame) from the poll loop.
+
+    A fixed ring of slots; hex is made only when the host asks."""
+
+    def __init__(self, slots=TRACE_SLOTS):
+        self._ring = [None] * slots
+        self._next = 0
+
+    def add(self, t_us, direction, frame):
+        self._ring[self._next % len(self._ring)] = (t_us, direction, bytes(frame))
+        self._next += 1
+
+    def entries(self):
+        from binascii import hexlify
+
+        n = len(self._ring)
+        out = []
+        for i in range(max(0, self._next - n), self._next):
+            t_us, direction, frame = self._ring[i % n]
+            out.append([t_us, direction, hexlify(frame).decode()])
+        return out
+
+
+def load_key(path):
+    from netmeter.link import read_atomic
+    from shared.auth import parse_key
+
+    data = read_atomic(path)
+    if data is None:
+        return None
+    try:
+        return parse_key(data.decode())
+    except (ValueError, UnicodeError) as exc:
+        print("netmeter: %s is not a usable link key (%s); changes are refused" % (path, exc))
+        return None
+
+
+def _forget(name):
+    import sys
+
+    sys.modules.pop(name, None)
