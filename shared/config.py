@@ -173,22 +173,4 @@ def _netting(net):
             raise ConfigInvalid("netting.%s = %r: must be a number in (0, 1000000]" % (key, value))
 
 
-def config_hash(cfg):
-    """A short fingerprint of a configuration, the same on host and board: SHA-256 of its
-    canonical JSON (sorted keys, no spaces), first 8 bytes in hex."""
-    import hashlib
-    from binascii import hexlify
-
-    return hexlify(hashlib.sha256(canonical_json(cfg).encode()).digest()[:8]).decode()
-
-
-def canonical_json(value):
-    # MicroPython's json.dumps has no sort_keys: write objects in key order ourselves.
-    import json
-
-    if isinstance(value, dict):
-        items = [json.dumps(str(k)) + ":" + canonical_json(value[k]) for k in sorted(value)]
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join([canonical_json(v) for v in value]) + "]"
-    return json.dumps(value)
+from shared.confighash import canonical_json, config_hash  # noqa: E402,F401 - re-exported

@@ -67,7 +67,7 @@ class AppDevice:
         return self.seq_range()[0]
 
     def info(self):
-        from shared.config import config_hash
+        from shared.confighash import config_hash
 
         first, next_seq = self.seq_range()
         clock = self.hw.clock

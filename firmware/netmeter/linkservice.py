@@ -14,13 +14,21 @@ class LinkService:
         self.console = console
         self.server = None
         self._make_server = make_server
+        self.failures = 0
 
     def serve(self):
+        try:
+            self._serve()
+        except Exception as exc:  # noqa: BLE001 - the link must never stop the metering
+            self.failures += 1
+            print("netmeter link: %s: %s" % (type(exc).__name__, exc))
+
+    def _serve(self):
         data = self.console.read(256)
         if not data:
             return
         if self.server is None:
-            if 0x23 not in data:
+            if data.find(b"#") < 0:
                 return
             self.server = self._make_server()
         reply = self.server.receive(data)
