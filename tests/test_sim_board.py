@@ -81,9 +81,11 @@ def test_pulses_within_one_of_truth_per_interval_and_exact_in_total(pv_day):
         assert len(starts) == wh - sim.meter.s0[channel].pending(DAY_MS)
 
 
-def test_firmware_runs_in_a_128k_heap(pv_day):
+def test_firmware_runs_in_a_256k_heap(pv_day):
+    # 256k: the code of every module lives in the heap when loaded from .mpy files (on a
+    # board too, unless frozen into the firmware image); see README, "Memory".
     _, _, (live, total) = pv_day
-    assert total <= 131072 and 0 < live < total
+    assert total <= 262144 and 0 < live < total
 
 
 def test_bounce_is_rejected_and_counted(tmp_path):
@@ -148,4 +150,5 @@ def test_host_sim_board_command_runs_a_board(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "board console (USB serial): /dev/pts/" in proc.stdout
     assert "1 interval records" in proc.stdout
-    assert (tmp_path / "b" / "records.bin").stat().st_size == 76
+    segments = list((tmp_path / "b" / "records").glob("*.seg"))
+    assert len(segments) == 1 and segments[0].stat().st_size == 76

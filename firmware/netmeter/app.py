@@ -1,12 +1,20 @@
 # The firmware's one orchestrating loop: poll the meter, take pulses, net, close, store.
+import json
 import time
+from binascii import hexlify, unhexlify
 
+from netmeter import errlog as codes
+from netmeter.atomic import read_atomic, write_atomic
+from netmeter.errlog import ErrorLog
 from netmeter.netting import make_accumulator
 from netmeter.poller import MeterPoller
-from netmeter.rtu import RtuMaster
-from netmeter.store import RecordLog
-from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
+from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
+from netmeter.store import YEAR_15MIN, RecordStore
+from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED, decode
 from shared.regmap import mwh_per_count
+
+CHECKPOINT = "/checkpoint.json"
+TRACE_FRAMES = 16
 
 DEFAULTS = {
     "meter": {"MAP": "generic"},
@@ -15,6 +23,9 @@ DEFAULTS = {
     "poll_period_s": 1,
     "phases": 3,
     "netting": {},
+    "checkpoint_s": 60,
+    "capacity": YEAR_15MIN,
+    "device_id": None,
 }
 if hasattr(time, "ticks_us"):
     _ticks_us, _ticks_diff = time.ticks_us, time.ticks_diff
@@ -66,6 +77,7 @@ class App:
             netting["register_mwh_per_count"] = mwh_per_count(energy)
             netting["register_wrap_bits"] = None if energy.is_float else energy.bits
         self.uses_power = "power" in sources
+        self.netting_config = netting
         self.acc = make_accumulator(netting)
         # The line's baud is the board's (config "rs485"); the master times silences by it.
         master = RtuMaster(hw.rs485.baud, cfg["timeout_ms"] * 1000, cfg["retries"])
@@ -88,7 +100,17 @@ class App:
             )
         self.next_poll_ms = None
         self.poll_t = None
-        self.log = RecordLog(hw.fs_root + "/records.bin")
+        self.fault_point = getattr(hw, "fault_point", None)  # the simulator's power-cut seam
+        root = hw.fs_root
+        self.device_id = cfg["device_id"] or getattr(hw, "device_id", None) or hw.name
+        self.errlog = ErrorLog(root + "/errors.log")
+        self.store = RecordStore(root + "/records", self.device_id, cfg["capacity"])
+        self._note_store(self.store.open(), None)
+        self.checkpoint_path = root + CHECKPOINT
+        self.checkpoint_ms = cfg["checkpoint_s"] * 1000
+        self.last_checkpoint_ms = None
+        self.trace = FrameTrace(TRACE_FRAMES)
+        self.recover()
         self._ticks = _ticks_us
         self._last_ticks = self._ticks()
         self._mono_us = 0
@@ -129,9 +151,12 @@ class App:
         now_us = self.monotonic_us()
         if data:
             self.poller.receive(data, now_us)
+        if data:
+            self.trace.add(now_us, "rx", data)
         frame = self.poller.poll(now_us)
         if frame:
             rs485.write(frame)
+            self.trace.add(now_us, "tx", frame)
         if self.poller.done:
             t, self.poll_t = self.poll_t, None
             self.feed(t, self.poller.result)
@@ -161,5 +186,110 @@ class App:
         counts = result.counts
         if "import_energy" in counts and "export_energy" in counts:
             registers = (counts["import_energy"][0], counts["export_energy"][0])
-        for record in self.acc.update(t, power, registers, (imp, exp), flags):
-            self.log.append(record)
+        self._log_poll(t, result, rejected)
+        records = self.acc.update(t, power, registers, (imp, exp), flags)
+        self.keep(t, records)
+
+    # -- records, checkpoints and recovery ---------------------------------------------------
+
+    def keep(self, t, records):
+        """Store closed records: checkpoint first (holding them), then append. A cut between
+        the two is healed at boot by appending the records the checkpoint still holds."""
+        for record in records:
+            record.flags |= self.store.take_pending_flags()
+        due = self.last_checkpoint_ms is None or t - self.last_checkpoint_ms >= self.checkpoint_ms
+        if records or due:
+            self.checkpoint(t, records)
+        for record in records:
+            self.store.append(record)
+            self.fault("after-append")
+        self._note_store(None, t)
+
+    def checkpoint(self, t, pending=()):
+        self.fault("before-checkpoint")
+        state = {
+            "acc": self.acc.state(),
+            "pending": [hexlify(r.encode()).decode() for r in pending],
+        }
+        write_atomic(self.checkpoint_path, json.dumps(state).encode())
+        self.last_checkpoint_ms = t
+        self.fault("after-checkpoint")
+
+    def recover(self):
+        """Boot: carry on from the checkpoint; append what it held but the store lacks."""
+        payload = read_atomic(self.checkpoint_path)
+        store = self.store
+        if payload is None:
+            self.acc.seq = store.next_seq or 0
+            return
+        state = json.loads(payload)
+        self.acc.restore(state["acc"])
+        for raw in state["pending"]:
+            record = decode(unhexlify(raw))
+            if store.next_seq is None or record.seq == store.next_seq:
+                record.link = bytes(16)
+                store.append(record)
+        if store.next_seq is not None and store.next_seq != self.acc.seq:
+            # The store went on past this checkpoint (or lost its tail): trust the store.
+            self.errlog.log(
+                0, codes.CHAIN, "checkpoint seq %d, store %d" % (self.acc.seq, store.next_seq)
+            )
+            from netmeter.netting import make_accumulator as _fresh
+
+            self.acc = _fresh(self.netting_config)
+            self.acc.seq = store.next_seq
+
+    def _note_store(self, report, t):
+        """Put what the store reports (torn records, chain problems, drops) in the error log."""
+        now = t if t is not None else 0
+        if report is not None:
+            if report["torn_bytes"]:
+                self.errlog.log(now, codes.TORN_RECORD, "%d bytes" % report["torn_bytes"])
+            for problem in report["problems"]:
+                self.errlog.log(now, codes.CHAIN, problem)
+        for event in self.store.take_events():
+            self.errlog.log(now, codes.RECORDS_DROPPED, "seq %d..%d" % (event[1], event[2]))
+
+    def _log_poll(self, t, result, rejected):
+        for _read, error in result.errors:
+            if isinstance(error, ExceptionReply):
+                code = codes.modbus_code(error.code)
+            elif isinstance(error, ResponseTimeout):
+                code = codes.TIMEOUT
+            else:
+                code = codes.CRC
+            self.errlog.log(t, code, str(error))
+        if rejected:
+            self.errlog.log(t, codes.PULSES_REJECTED, "%d edges" % rejected)
+
+    def fault(self, point):
+        if self.fault_point is not None:
+            self.fault_point(point)
+
+    # -- host commands -----------------------------------------------------------------------
+
+    def clock_stepped(self, step_ms):
+        """SET_TIME moved the clock by step_ms: the open interval closes, flagged."""
+        old = self.acc.last_t
+        if old is None:
+            return
+        self.keep(old + step_ms, self.acc.step_clock(old + step_ms))
+
+    def reset_net(self):
+        self.acc.reset_net()
+
+
+class FrameTrace:
+    """The last Modbus frames with direction and time, for TRACE: an installer's scope."""
+
+    def __init__(self, size):
+        self.size = size
+        self.frames = []
+
+    def add(self, t_us, direction, data):
+        if len(self.frames) >= self.size:
+            self.frames.pop(0)
+        self.frames.append((t_us, direction, data))
+
+    def entries(self):
+        return [(t, d, hexlify(data).decode()) for t, d, data in self.frames]

@@ -56,7 +56,7 @@ def _set_mode(fd, isig):
 class SimBoard:
     """Start, stop, kill and restart the board; step it in lockstep virtual time."""
 
-    def __init__(self, directory, heapsize="128k"):
+    def __init__(self, directory, heapsize="256k"):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.heapsize = heapsize

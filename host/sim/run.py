@@ -36,7 +36,7 @@ class Simulation:
         meter=None,
         map_name="generic",
         epoch_ms=DAY0_UTC_MS,
-        heapsize="128k",
+        heapsize="256k",
         start_ms=0,
     ):
         self.dir = Path(directory)
@@ -88,9 +88,12 @@ class Simulation:
             time.sleep(step_ms / 1000)
 
     def records(self):
-        path = self.dir / "records.bin"
-        data = path.read_bytes() if path.exists() else b""
-        return [decode(data[i : i + SIZE]) for i in range(0, len(data) - SIZE + 1, SIZE)]
+        """Every whole record in the board's store, in seq order (segment files, by name)."""
+        out = []
+        for segment in sorted((self.dir / "records").glob("*.seg")):
+            data = segment.read_bytes()
+            out += [decode(data[i : i + SIZE]) for i in range(0, len(data) - SIZE + 1, SIZE)]
+        return out
 
     def meter_time(self, record):
         """(t0, t1) of a record in meter milliseconds."""

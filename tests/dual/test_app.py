@@ -1,4 +1,6 @@
 # The main loop's bookkeeping with fake hardware: flags from the poll, pulses and clock.
+from storetest import fresh_dir
+
 from dualtest import raises
 from netmeter.app import App
 from netmeter.poller import PollResult
@@ -21,7 +23,8 @@ def hardware(pulses=(0, 0, 0), clock_set=True):
     hw.watchdog.feed = lambda: None
     hw.clock = Fake()
     hw.clock.is_set = clock_set
-    hw.fs_root = "/tmp"
+    hw.fs_root = fresh_dir("app")
+    hw.name = "fake"
     return hw
 
 
@@ -38,11 +41,14 @@ POWER = {"p_l1": 100.0, "q_l1": 0.0, "p_l2": 100.0, "q_l2": 0.0, "p_l3": 100.0, 
 CONFIG = {"netting": {"sources": ("power",), "billing": "power", "interval_min": 1}}
 
 
-def collect(app):
-    records = []
-    app.log = Fake()
-    app.log.append = records.append
-    return records
+class Collected:
+    """The records the app stored, read back from its store when asked."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def all(self):
+        return list(self.app.store.records(0))
 
 
 def test_poll_that_cannot_finish_before_the_next_is_refused():
@@ -53,18 +59,16 @@ def test_poll_that_cannot_finish_before_the_next_is_refused():
 
 def test_failed_read_books_nothing_and_flags_comm_error():
     app = App(hardware(), CONFIG)
-    records = collect(app)
     for t in range(0, 60001, 10000):
         app.feed(T0 + t, result({}, failed=True) if t == 30000 else result(POWER))
-    (rec,) = records
+    (rec,) = Collected(app).all()
     assert rec.flags & COMM_ERROR
     assert rec.a_plus == 5000  # 300 W for 60 s, integrated across the failed read
 
 
 def test_rejected_pulses_and_an_unset_clock_flag_the_interval():
     app = App(hardware(pulses=(0, 0, 3), clock_set=False), CONFIG)
-    records = collect(app)
     app.feed(T0, result(POWER))
     app.feed(T0 + 60000, result(POWER))
-    (rec,) = records
+    (rec,) = Collected(app).all()
     assert rec.flags & PULSES_REJECTED and rec.flags & CLOCK_INVALID
