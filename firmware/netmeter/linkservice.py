@@ -1,20 +1,49 @@
 # The host link in the main loop: console bytes in, replies out, between meter polls.
 #
 # Small on purpose: it is loaded at boot, the server (netmeter.link, netmeter.linkdevice) only
-# when a host first sends a frame.
+# when a host first sends a frame, and dropped again (its modules too) after idle_ms without
+# a byte from the host, so a board that no host talks to runs on its base heap.
+import time
+
+# What building the server imports; forgotten again when the server is dropped.
+SERVER_MODULES = (
+    "netmeter.link",
+    "netmeter.linkdevice",
+    "shared.frame",
+    "shared.linkproto",
+    "shared.auth",
+    "shared.confighash",
+    "shared.config",
+)
+IDLE_MS = 60000
+
+if hasattr(time, "ticks_ms"):
+    _ticks_ms, _ticks_diff = time.ticks_ms, time.ticks_diff
+else:  # CPython, for tests
+
+    def _ticks_ms():
+        return time.monotonic_ns() // 1000000
+
+    def _ticks_diff(a, b):
+        return a - b
 
 
 class LinkService:
     """Console bytes in, replies out: serve() once per loop pass, never blocking.
 
     The server and its buffers are built when the first "#" (a frame marker's first byte)
-    arrives, so a board that no host talks to keeps that heap."""
+    arrives, so a board that no host talks to keeps that heap; they are dropped again after
+    idle_ms (wall clock, ticks_ms) in which the host sent nothing."""
 
-    def __init__(self, console, make_server):
+    def __init__(self, console, make_server, idle_ms=IDLE_MS, ticks_ms=None):
         self.console = console
         self.server = None
         self._make_server = make_server
         self.failures = 0
+        self.idle_ms = idle_ms
+        self._ticks = ticks_ms or _ticks_ms
+        self._last_rx = 0
+        self.stats = None  # the dropped server's statistics, carried over to the next one
 
     def serve(self):
         try:
@@ -26,14 +55,36 @@ class LinkService:
     def _serve(self):
         data = self.console.read(256)
         if not data:
+            if self.server is not None and _ticks_diff(self._ticks(), self._last_rx) >= (
+                self.idle_ms
+            ):
+                self.drop_server()
             return
         if self.server is None:
             if data.find(b"#") < 0:
                 return
             self.server = self._make_server()
+            if self.stats is not None:
+                self.server.stats = self.stats
+        self._last_rx = self._ticks()
         reply = self.server.receive(data)
         if reply:
             self.console.write(reply)
+
+    def drop_server(self):
+        """Give the server's heap back: the server, its buffers and its modules' code."""
+        import gc
+        import sys
+
+        self.stats = self.server.stats
+        self.server = None
+        for name in SERVER_MODULES:
+            sys.modules.pop(name, None)
+            package, _, leaf = name.rpartition(".")
+            parent = sys.modules.get(package)
+            if parent is not None and hasattr(parent, leaf):
+                delattr(parent, leaf)
+        gc.collect()
 
 
 def make_link(app, hw, config, root=None, console=None):
