@@ -40,6 +40,7 @@ class SimControl:
         self.poller.register(self.io, select.POLLIN)
         self.clock = clock
         self.buf = b""
+        self.armed = None  # [point name, hits to go]: the simulator's power-cut seam
 
     def send(self, line):
         self.io.write(line.encode() + b"\n")
@@ -76,6 +77,8 @@ class SimControl:
                 self.clock.set_ms(int(parts[1]))
             elif parts[0] == "R":
                 return int(parts[1])
+            elif parts[0] == "K":
+                self.armed = [parts[1], int(parts[2])]
             elif parts[0] == "M":
                 self.send("M %d %d" % heap_watch(False))
         return None
@@ -92,6 +95,25 @@ def heap_watch(sample):
         gc.collect()
         _heap[0] = max(_heap[0], gc.mem_alloc())
     return _heap[0], gc.mem_alloc() + gc.mem_free()
+
+
+def fault_point(control):
+    """hw.fault_point for the app: at an armed point, tell the simulator and wait to be cut."""
+
+    def hit(name):
+        armed = control.armed
+        if armed is None or armed[0] != name:
+            return
+        armed[1] -= 1
+        if armed[1] > 0:
+            return
+        import time
+
+        control.send("X " + name)
+        while True:  # the simulator SIGKILLs the process here: a power cut at this point
+            time.sleep_ms(1000)
+
+    return hit
 
 
 def run_lockstep(app, hw, control, idle_us=200, link_wait_ms=2):

@@ -96,7 +96,9 @@ def build(config, ticks_ms=None, clock=None, control=None):
         control=control,
     )
     if control is not None:
-        from boards.sim_control import run_lockstep
+        from boards.sim_control import fault_point, run_lockstep
+
+        hw.fault_point = fault_point(control)
 
         def run(app):
             run_lockstep(app, hw, control)

@@ -151,7 +151,7 @@ class SimBoard:
             while b"\n" in self._control_buf:
                 line, self._control_buf = self._control_buf.split(b"\n", 1)
                 text = line.decode(errors="replace").strip()
-                if text.startswith(prefix):
+                if text.startswith(prefix):  # a prefix or a tuple of them
                     return text
             if self.proc is not None and self.proc.poll() is not None:
                 raise BoardError(
@@ -173,13 +173,26 @@ class SimBoard:
         self.wait_line("H", timeout)
 
     def run_to(self, t_ms, edges=(), timeout=30.0):
-        """Deliver edges [(t_ms, input, pin_level)], run the firmware to t_ms, wait for it."""
+        """Deliver edges [(t_ms, input, pin_level)], run the firmware to t_ms, wait for it.
+
+        Returns None, or the name of an armed fault point the firmware stopped at (it then
+        waits to be killed: see arm())."""
+        self.send_run(t_ms, edges)
+        done = self.wait_line(("D", "X "), timeout)
+        if done.startswith("X "):
+            return done[2:]
+        if done != "D %d" % t_ms:
+            raise BoardError("board answered %r to R %d" % (done, t_ms))
+        return None
+
+    def send_run(self, t_ms, edges=()):
         lines = ["E %d %d %d" % edge for edge in edges]
         lines.append("R %d" % t_ms)
         _write_all(self._control[0], ("\n".join(lines) + "\n").encode())
-        done = self.wait_line("D", timeout)
-        if done != "D %d" % t_ms:
-            raise BoardError("board answered %r to R %d" % (done, t_ms))
+
+    def arm(self, point, hits=1):
+        """Stop the firmware at its hits-th pass through a fault point (power-cut tests)."""
+        self.send("K %s %d" % (point, hits))
 
     def set_clock(self, t_ms):
         self.send("S %d" % t_ms)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from host.deploy import deploy
-from host.sim.board import SimBoard
+from host.sim.board import BoardError, SimBoard
 from host.sim.meter import SimMeter
 from host.sim.modbus import MeterServer
 from shared.record import SIZE, decode
@@ -49,6 +49,7 @@ class Simulation:
         self.now_ms = start_ms
         self.server = None
         self.board = None
+        self.outage_pulses = {"import": 0, "export": 0}  # S0 pulses while the board was off
 
     def start(self, deploy_firmware=True):
         self.meter.advance_to(self.now_ms)
@@ -67,15 +68,38 @@ class Simulation:
         return self
 
     def step_to(self, t_ms, extra_edges=()):
+        if self.step_to_cut(t_ms, extra_edges) is not None:
+            raise BoardError("the board stopped at a fault point nobody armed")
+
+    def step_to_cut(self, t_ms, extra_edges=()):
+        """step_to; returns the armed fault point the firmware stopped at, if it did."""
         self.meter.advance_to(t_ms)
         edges = edges_for_board(self.meter.edges(self.now_ms, t_ms), self.epoch_ms)
         edges = sorted(edges + list(extra_edges))
-        self.board.run_to(self.epoch_ms + t_ms, edges)
         self.now_ms = t_ms
+        return self.board.run_to(self.epoch_ms + t_ms, edges)
 
     def run(self, until_ms, step_ms):
         while self.now_ms < until_ms:
             self.step_to(min(self.now_ms + step_ms, until_ms))
+
+    def power_cut(self, outage_ms=0, damage=None):
+        """Cut the board's power (SIGKILL), let outage_ms pass for the meter alone (its S0
+        pulses in that time reach no one), optionally damage files as the cut would have
+        (damage(board_dir)), then power up: boot, set the clock, take the first reading."""
+        self.board.kill()
+        if damage is not None:
+            damage(self.dir)
+        start = self.now_ms
+        self.now_ms += outage_ms
+        self.meter.advance_to(self.now_ms)
+        for channel in ("import", "export"):
+            started = self.meter.s0[channel].pulses_started
+            self.outage_pulses[channel] += started(self.now_ms) - started(start)
+        self.board.restart()
+        self.board.wait_ready()
+        self.board.set_clock(self.epoch_ms + self.now_ms)
+        self.board.run_to(self.epoch_ms + self.now_ms)
 
     def run_realtime(self, seconds, step_ms=100):
         """Real time: the same parts on the wall clock; the meter follows it too."""
