@@ -72,3 +72,31 @@ def test_rejected_pulses_and_an_unset_clock_flag_the_interval():
     app.feed(T0 + 60000, result(POWER))
     (rec,) = Collected(app).all()
     assert rec.flags & PULSES_REJECTED and rec.flags & CLOCK_INVALID
+
+
+def test_a_record_edited_on_the_flash_is_reported_at_the_next_boot():
+    hw = hardware()
+    app = App(hw, CONFIG)
+    for t in range(0, 4 * 60000 + 1, 10000):
+        app.feed(T0 + t, result(POWER))
+    assert [r.seq for r in app.store.records(0)] == [0, 1, 2, 3]
+    # Forge record 2: more import, a fresh CRC, so only the hash chain can tell.
+    import os
+
+    from shared.crc import crc32
+
+    segment = hw.fs_root + "/records/" + [n for n in os.listdir(hw.fs_root + "/records")
+                                         if n.endswith(".seg")][0]  # fmt: skip
+    with open(segment, "rb") as f:
+        data = bytearray(f.read())
+    at = 2 * 76
+    data[at + 20] ^= 0x10
+    body = bytes(data[at : at + 72])
+    c = crc32(body)
+    data[at + 72 : at + 76] = bytes([c & 0xFF, (c >> 8) & 0xFF, (c >> 16) & 0xFF, c >> 24])
+    with open(segment, "wb") as f:
+        f.write(data)
+    again = App(hw, CONFIG)  # the next boot
+    chain = [e for e in again.errlog.entries() if e[1] == "chain"]
+    assert chain, again.errlog.entries()
+    assert "seq 3" in chain[0][2]  # record 3's link no longer follows the edited record 2
