@@ -64,28 +64,388 @@ def sim_board_arguments(p):
 
 
 def cmd_deploy(args):
-    """Compile the firmware with mpy-cross and copy it to a board with mpremote."""
-    from host.deploy import DeployError, deploy
+    """Compile the firmware, copy it to a board with mpremote and give it a new link key."""
+    from host.configfile import load
+    from host.deploy import DeployError, deploy, deploy_with_key
 
+    config = load(args.config) if args.config else None
     try:
-        config = deploy(args.device, args.board)
+        if args.no_key:
+            cfg = deploy(args.device, args.board, config)
+            path = None
+        else:
+            cfg, path = deploy_with_key(
+                args.device, args.board, config, args.device_id, args.key_dir
+            )
     except (DeployError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     print(
-        "deployed netmeter for %s to %s; reset the board to start it"
-        % (config["board"], args.device)
+        "deployed netmeter for %s to %s; reset the board to start it" % (cfg["board"], args.device)
     )
+    if path is not None:
+        print("device %s: new link key on the board and in %s" % (cfg["device_id"], path))
 
 
 def deploy_arguments(p):
     p.add_argument("--device", required=True, help="serial port of the board, e.g. /dev/ttyACM0")
     p.add_argument("--board", required=True, help="board name: rp2_pico, esp32_s3, ...")
+    p.add_argument("--config", help="initial config file (JSON or TOML) to install")
+    p.add_argument(
+        "--device-id", help="device id (default: the board's current one, else <board>-<hex>)"
+    )
+    p.add_argument("--key-dir", help="host key directory (default ~/.config/netmeter/keys)")
+    p.add_argument("--no-key", action="store_true", help="do not provision a link key")
+
+
+# --- commands that talk to a running board over the link ------------------------------
+
+
+class State:
+    """What a command works on, connected lazily: the link (injectable for tests)."""
+
+    def __init__(self, args, link=None):
+        self.args = args
+        self._link = link
+        self._info = None
+
+    def link(self):
+        if self._link is None:
+            from host.link import Link
+
+            self._link = Link.open(self.args.device, timeout=self.args.timeout)
+        return self._link
+
+    def info(self):
+        if self._info is None:
+            self._info = self.link().info()
+        return self._info
+
+    def load_key(self, device_id):
+        """The link key for device_id: --key FILE, else <key dir>/<device_id>.key."""
+        from host.deploy import default_key_dir, key_path
+        from host.link import load_key
+
+        if self.args.key:
+            return load_key(self.args.key)
+        path = key_path(self.args.key_dir or default_key_dir(), device_id)
+        if not path.exists():
+            return None
+        return load_key(path)
+
+    def keyed_link(self):
+        """The link with the device's key, for a command that changes the device."""
+        link = self.link()
+        if link.key is None:
+            device_id = self.info().get("device_id") or "?"
+            link.key = self.load_key(device_id)
+            if link.key is None:
+                raise CommandError(
+                    "no link key for device %s: give --key FILE, or provision one with "
+                    "`host deploy` (keys live in --key-dir, default ~/.config/netmeter/keys)"
+                    % device_id
+                )
+        return link
+
+    def close(self):
+        if self._link is not None:
+            try:
+                self._link.close()
+            except Exception:  # noqa: BLE001 - a port that is already gone
+                pass
+
+
+def link_arguments(p, keyed=False):
+    p.add_argument("--device", required=True, help="serial port of the board, e.g. /dev/ttyACM0")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
+    p.add_argument("--key", help="link key file of the device (mode 600)")
+    p.add_argument("--key-dir", help="host key directory (default ~/.config/netmeter/keys)")
+
+
+def cmd_sync(args):
+    """Pull new records into the history database, checking CRC and hash chain, then ACK."""
+    from host.history import History
+    from host.sync import sync, text_progress
+
+    state = args.state
+    link = state.link()
+    progress = text_progress(sys.stderr)
+    with History(args.db) as history:
+        try:
+            result = sync(
+                link,
+                history,
+                progress=progress,
+                set_time=args.set_time,
+                ack=not args.no_ack,
+                key_loader=state.load_key,
+            )
+        finally:
+            progress.end()
+    if result.clock_step_ms is not None:
+        print("clock set: stepped by %+d ms" % result.clock_step_ms)
+    for line in result.summary():
+        print(line)
+    if result.ack_skipped:
+        print("host: warning: %s" % result.ack_skipped, file=sys.stderr)
+    if not args.set_time and not link.info().get("clock_set", True):
+        print(
+            "host: warning: the device clock is not set (records carry CLOCK_INVALID): "
+            "run `host sync --set-time` or `host time sync`",
+            file=sys.stderr,
+        )
+
+
+def sync_arguments(p):
+    link_arguments(p)
+    p.add_argument("--db", default="history.db", help="history database (SQLite)")
+    p.add_argument("--set-time", action="store_true", help="set the device clock first")
+    p.add_argument("--no-ack", action="store_true", help="leave the records on the device")
+
+
+def cmd_status(args):
+    """Show what the device says about itself and its meter (INFO and STATUS)."""
+    link = args.state.link()
+    info = args.state.info()
+    status = link.status()
+    first, next_seq = info.get("first_seq"), info.get("next_seq")
+    held = (next_seq - first) if first is not None and next_seq is not None else 0
+    print(
+        "device   %s (%s, firmware %s, link protocol %s)"
+        % (info.get("device_id") or "?", info.get("board"), info.get("fw"), info.get("proto"))
+    )
+    print(
+        "clock    %s%s"
+        % (_utc(info.get("clock_ms", 0) / 1000), "" if info.get("clock_set") else "  (NOT SET)")
+    )
+    print(
+        "records  %d held, seq %s..%s" % (held, first, None if next_seq is None else next_seq - 1)
+    )
+    print(
+        "config   hash %s%s"
+        % (
+            info.get("config_hash"),
+            "  (new config waiting for a reboot)" if info.get("config_pending") else "",
+        )
+    )
+    print(
+        "key      %s, last counter %s"
+        % ("installed" if info.get("has_key") else "NONE", info.get("counter"))
+    )
+    for i, p in enumerate(status.get("p", [])):
+        print(
+            "L%d       P %s W  Q %s var  S %s VA  quadrant %s"
+            % (i + 1, p, status["q"][i], status["s"][i], status["quadrant"][i])
+        )
+    print(
+        "pulses   import %s, export %s, rejected %s"
+        % (*status.get("pulses", ["?", "?"]), status.get("rejected"))
+    )
+    print("modbus   %s" % _pairs(status.get("comm", {})))
+    print("link     %s" % _pairs(status.get("link", {})))
+    for entry in status.get("errors", []):
+        print("error    %s" % _log_line(entry))
+
+
+def _pairs(d):
+    return ", ".join("%s %s" % kv for kv in sorted(d.items())) or "-"
+
+
+def _utc(seconds):
+    import datetime
+
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _log_line(entry):
+    t_ms, code, detail, repeats = (list(entry) + [None] * 4)[:4]
+    more = " (+%d repeats)" % repeats if repeats else ""
+    return "%10.3f s  %-14s %s%s" % ((t_ms or 0) / 1000, code, detail, more)
+
+
+def cmd_config_push(args):
+    """Validate a config file and install it on the device (applied at its next boot)."""
+    from host.configfile import load
+
+    cfg = load(args.file)
+    state = args.state
+    current = state.info().get("device_id")
+    if "device_id" not in cfg and current:
+        cfg["device_id"] = current  # keep the id: the history is keyed by it
+    elif current and cfg.get("device_id") != current:
+        raise CommandError(
+            "%s sets device_id %r but the device is %r: changing it splits the device's history; "
+            "redeploy with --device-id to rename a device" % (args.file, cfg["device_id"], current)
+        )
+    state.keyed_link().put_config(cfg)
+    print("config accepted by %s; it takes effect when the board restarts" % current)
+
+
+def cmd_config_pull(args):
+    """Print the device's config, or write it to --out as JSON."""
+    from host.configfile import dump
+
+    cfg = args.state.link().get_config()
+    if args.out:
+        dump(cfg, args.out)
+        print("wrote %s" % args.out)
+    else:
+        import json
+
+        print(json.dumps(cfg, indent=2, sort_keys=True))
+
+
+def cmd_config_validate(args):
+    """Check a config file against the device's schema, without a device."""
+    from host.configfile import load
+
+    load(args.file)
+    print("%s: valid" % args.file)
+
+
+def config_file_arguments(p, keyed=False):
+    if keyed is not None:
+        link_arguments(p)
+    p.add_argument("file", help="config file: JSON (// and # comments allowed) or .toml")
+
+
+def config_pull_arguments(p):
+    link_arguments(p)
+    p.add_argument("--out", help="write the config here (JSON) instead of printing it")
+
+
+def cmd_time_sync(args):
+    """Set the device clock to this computer's UTC time."""
+    step = args.state.keyed_link().set_time()
+    print("clock set: stepped by %+d ms" % step)
+
+
+def cmd_reset_net(args):
+    """Clear the meter's cumulative net register (signed; the interval is flagged)."""
+    args.state.keyed_link().reset_net()
+    print("net register reset")
+
+
+def cmd_log(args):
+    """Show the device's error log, oldest first."""
+    entries = args.state.link().log(args.n)
+    if not entries:
+        print("error log is empty")
+    for entry in entries:
+        print(_log_line(entry))
+
+
+def cmd_trace(args):
+    """Show the last raw Modbus frames the device sent and received."""
+    frames = args.state.link().trace(args.n)
+    if not frames:
+        print("no Modbus frames traced yet")
+    for t_us, direction, data in frames:
+        print("%14.6f s  %s  %s" % (t_us / 1e6, direction, data))
+
+
+def count_arguments(p):
+    link_arguments(p)
+    p.add_argument(
+        "-n",
+        type=int,
+        default=16,
+        choices=range(0, 256),
+        metavar="N",
+        help="how many entries (0..255, default 16)",
+    )
+
+
+def _time_arg(text):
+    """ISO 8601 (a date, or a date and time; UTC unless it carries an offset) -> Unix s."""
+    import datetime
+
+    try:
+        value = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an ISO 8601 date or time" % text) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return int(value.timestamp())
+
+
+def history_arguments(p, db_default="history.db"):
+    p.add_argument("--db", default=db_default, help="history database (SQLite)")
+    p.add_argument("--device", help="only this device id")
+    p.add_argument("--from", dest="start", type=_time_arg, help="from this UTC time (ISO 8601)")
+    p.add_argument("--to", dest="end", type=_time_arg, help="before this UTC time (ISO 8601)")
+
+
+def cmd_export(args):
+    """Write the history as CSV or JSON (energies in mWh and mvarh, times in UTC)."""
+    from host.export import export
+    from host.history import History
+
+    with History(args.db, create=False) as history:
+        rows = history.rows(args.device, args.start, args.end)
+        if args.out:
+            with open(args.out, "w", newline="") as out:
+                n = export(rows, args.format, out)
+            print("wrote %d records to %s" % (n, args.out), file=sys.stderr)
+        else:
+            export(rows, args.format, sys.stdout)
+
+
+def export_arguments(p):
+    history_arguments(p)
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--out", help="output file (default: standard output)")
+
+
+def cmd_verify(args):
+    """Recompute every CRC and the hash chain from the raw records; exit 1 on any problem."""
+    from host.history import History
+
+    with History(args.db, create=False) as history:
+        problems = history.verify(args.device)
+        n = history.count(args.device)
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise CommandError("%s: %d problems in %d rows" % (args.db, len(problems), n))
+    print("%s: %d records, CRCs and hash chains intact" % (args.db, n))
+
+
+def verify_arguments(p):
+    p.add_argument("--db", default="history.db", help="history database (SQLite)")
+    p.add_argument("--device", help="only this device id")
+
+
+def cmd_plot(args):
+    """Draw import, export and net per interval into a PNG."""
+    from host.history import History
+    from host.plot import plot
+
+    with History(args.db, create=False) as history:
+        n = plot(list(history.rows(args.device, args.start, args.end)), args.out)
+    print("wrote %s (%d intervals)" % (args.out, n))
+
+
+def plot_arguments(p):
+    history_arguments(p)
+    p.add_argument("--out", required=True, help="PNG file to write")
 
 
 COMMANDS = {
     "deploy": (cmd_deploy, deploy_arguments),
     "demo": (cmd_demo, lambda p: None),
     "sim board": (cmd_sim_board, sim_board_arguments),
+    "sync": (cmd_sync, sync_arguments),
+    "status": (cmd_status, link_arguments),
+    "config push": (cmd_config_push, config_file_arguments),
+    "config pull": (cmd_config_pull, config_pull_arguments),
+    "config validate": (cmd_config_validate, lambda p: config_file_arguments(p, keyed=None)),
+    "time sync": (cmd_time_sync, link_arguments),
+    "reset-net": (cmd_reset_net, link_arguments),
+    "log": (cmd_log, count_arguments),
+    "trace": (cmd_trace, count_arguments),
+    "export": (cmd_export, export_arguments),
+    "verify": (cmd_verify, verify_arguments),
+    "plot": (cmd_plot, plot_arguments),
 }
 
 
@@ -107,14 +467,59 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def expected_errors():
+    """The exception classes that are a person's problem, not a bug: one line each."""
+    import sqlite3
+
+    import serial
+
+    from host.configfile import ConfigFileError
+    from host.history import HistoryError
+    from host.link import LinkError
+    from host.sync import SyncError
+
+    return (
+        CommandError,
+        LinkError,
+        SyncError,
+        HistoryError,
+        ConfigFileError,
+        serial.SerialException,
+        sqlite3.Error,
+        OSError,
+    )
+
+
+def describe(exc, args):
+    """The one line for an expected error."""
+    import serial
+
+    if isinstance(exc, serial.SerialException) or (
+        isinstance(exc, OSError) and getattr(exc, "errno", None) == 5  # EIO: unplugged
+    ):
+        return "lost the connection to %s (unplugged?): %s" % (
+            getattr(args, "device", "the board"),
+            exc,
+        )
+    if isinstance(exc, OSError) and exc.filename:
+        return "%s: %s" % (exc.filename, exc.strerror)
+    return str(exc) or type(exc).__name__
+
+
+def main(argv=None, link=None):
+    """Run one command; link: an already connected host.link.Link (tests inject one)."""
     args = build_parser().parse_args(argv)
+    args.state = State(args, link)
+    errors = expected_errors()
     try:
         args.handler(args)
-    except CommandError as exc:
-        print("host: %s" % exc, file=sys.stderr)
+    except errors as exc:
+        print("host: %s" % describe(exc, args), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("host: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if link is None:
+            args.state.close()
     return 0

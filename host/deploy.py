@@ -1,7 +1,9 @@
 """Deploy the firmware: compile to .mpy with mpy-cross, copy with the real mpremote."""
 
 import json
+import os
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -86,18 +88,82 @@ def mpremote(device, *args, timeout=120):
     return proc.stdout
 
 
-def deploy(device, board, config=None):
-    """Put the compiled firmware, main.py and config.json on the board at device."""
+def deploy(device, board, config=None, key=None):
+    """Put the compiled firmware, main.py and config.json on the board at device; with key
+    (bytes), also the link key as link.key (hex), in the same mpremote session."""
     cfg = dict(config or {})
     cfg["board"] = board
     arch = board_arch(board)
     with tempfile.TemporaryDirectory() as tmp:
         staged = stage(tmp, arch if arch is not None else "sources")
         (staged / "config.json").write_text(json.dumps(cfg))
+        extra = []
+        if key is not None:
+            (staged / "link.key").write_text(key.hex() + "\n")
+            extra = ["+", "fs", "cp", str(staged / "link.key"), ":link.key"]
         mpremote(
             device,
             "fs", "-r", "cp", str(staged / "lib"), ":lib",
             "+", "fs", "cp", str(staged / "main.py"), ":main.py",
             "+", "fs", "cp", str(staged / "config.json"), ":config.json",
+            *extra,
         )  # fmt: skip
     return cfg
+
+
+KEY_SIZE = 32
+
+
+def default_key_dir():
+    """Where the host keeps one link key per device: $NETMETER_KEY_DIR or
+    ~/.config/netmeter/keys."""
+    env = os.environ.get("NETMETER_KEY_DIR")
+    return Path(env) if env else Path.home() / ".config" / "netmeter" / "keys"
+
+
+def key_path(key_dir, device_id):
+    return Path(key_dir) / ("%s.key" % device_id)
+
+
+def write_host_key(key_dir, device_id, key):
+    """Write key (hex) to key_dir/<device_id>.key, mode 600, replacing any old one atomically
+    (the directory is created 700)."""
+    key_dir = Path(key_dir)
+    key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = key_path(key_dir, device_id)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    os.chmod(tmp, 0o600)  # O_CREAT's mode does not apply to a file that already existed
+    os.replace(tmp, path)
+    return path
+
+
+def board_device_id(device):
+    """The device_id in the config.json already on the board, or None."""
+    try:
+        text = mpremote(device, "fs", "cat", ":config.json", timeout=30)
+        return json.loads(text).get("device_id") or None
+    except (DeployError, ValueError, AttributeError):
+        return None
+
+
+def new_device_id(board):
+    return "%s-%s" % (board.replace("_", "-"), secrets.token_hex(3))
+
+
+def deploy_with_key(device, board, config=None, device_id=None, key_dir=None):
+    """Deploy and provision a fresh 32-byte link key: on the board as link.key, on the host
+    in key_dir (default_key_dir()). The device keeps the device_id it has (config.json on the
+    board) unless one is given; a new board gets <board>-<6 hex>. Returns (cfg, key path)."""
+    cfg = dict(config or {})
+    device_id = device_id or cfg.get("device_id") or board_device_id(device)
+    cfg["device_id"] = device_id or new_device_id(board)
+    key = secrets.token_bytes(KEY_SIZE)
+    cfg = deploy(device, board, cfg, key=key)
+    # The board has the key now: a failure writing the host copy leaves a board nobody can
+    # command, which a second deploy fixes; the other order could leave a host key that
+    # the board does not have, which looks like a forged request.
+    path = write_host_key(key_dir or default_key_dir(), cfg["device_id"], key)
+    return cfg, path

@@ -1,0 +1,98 @@
+"""Device configuration files for people: TOML (*.toml, via tomllib) or JSON with // and #
+line comments, checked by the schema the device applies (shared/config.py)."""
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigFileError(Exception):
+    """A config file that cannot be read or is not a valid configuration; one line."""
+
+
+def strip_json_comments(text):
+    """JSON text without // and # comments (outside strings), line numbers kept."""
+    out = []
+    in_string = escaped = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            out.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+            out.append(ch)
+        elif ch == "#" or text.startswith("//", i):
+            while i < len(text) and text[i] != "\n":
+                i += 1
+            continue
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def parse(text, name="config"):
+    """The configuration in text: TOML if name ends in .toml, else commented JSON."""
+    if str(name).endswith(".toml"):
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigFileError("%s: not valid TOML: %s" % (name, exc)) from None
+    try:
+        return json.loads(strip_json_comments(text))
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(
+            "%s: not valid JSON at line %d column %d: %s" % (name, exc.lineno, exc.colno, exc.msg)
+        ) from None
+
+
+def validate(cfg, name="config"):
+    """cfg if the device would accept it; ConfigFileError naming key, value and range."""
+    _firmware_on_path()
+    from shared.config import ConfigInvalid
+    from shared.config import validate as schema_validate
+
+    try:
+        return schema_validate(cfg)
+    except ConfigInvalid as exc:
+        raise ConfigFileError("%s: %s" % (name, exc)) from None
+
+
+def load(path):
+    """Read, parse and validate a config file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigFileError("%s does not exist" % path) from None
+    except (OSError, UnicodeError) as exc:
+        raise ConfigFileError("cannot read %s: %s" % (path, exc)) from None
+    return validate(parse(text, path.name), path.name)
+
+
+def dump(cfg, path):
+    """Write cfg as indented JSON (a .toml name is refused: there is no TOML writer)."""
+    if str(path).endswith(".toml"):
+        raise ConfigFileError("%s: config pull writes JSON; give a .json name" % path)
+    Path(path).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+def _firmware_on_path():
+    # The schema checks pulse settings with the firmware's own netmeter.pulses (one rule,
+    # one place); in a source checkout that lives in firmware/.
+    try:
+        import netmeter.pulses  # noqa: F401
+    except ImportError:
+        firmware = ROOT / "firmware"
+        if firmware.is_dir() and str(firmware) not in sys.path:
+            sys.path.append(str(firmware))

@@ -1,0 +1,300 @@
+"""The host's record history: SQLite keyed by (device_id, seq), raw records kept beside the
+decoded columns, and the checks that the rows still are what the device signed into its chain.
+
+Schema (docs/host.md describes it): `records` (one row per record, the raw 76 bytes in
+`raw`), `anchors` (where a chain starts: the genesis for seq 0, or a record taken on trust
+when the device no longer held the ones before it), `heads` (the last seq and link synced).
+"""
+
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+
+from shared.crc import crc32
+from shared.record import BODY_SIZE, SIZE, RecordError, decode, flag_names
+
+LINK_AT = 56
+LINK_SIZE = 16
+COLUMNS = (
+    "seq",
+    "start_utc",
+    "duration_s",
+    "flags",
+    "source",
+    "interval_min",
+    "a_plus",
+    "a_minus",
+    "net",
+    "q1",
+    "q2",
+    "q3",
+    "q4",
+    "pulses_import",
+    "pulses_export",
+    "link",
+)
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    device_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    start_utc INTEGER NOT NULL,
+    duration_s INTEGER NOT NULL,
+    flags INTEGER NOT NULL,
+    source INTEGER NOT NULL,
+    interval_min INTEGER NOT NULL,
+    a_plus INTEGER NOT NULL,
+    a_minus INTEGER NOT NULL,
+    net INTEGER NOT NULL,
+    q1 INTEGER NOT NULL,
+    q2 INTEGER NOT NULL,
+    q3 INTEGER NOT NULL,
+    q4 INTEGER NOT NULL,
+    pulses_import INTEGER NOT NULL,
+    pulses_export INTEGER NOT NULL,
+    link BLOB NOT NULL,
+    raw BLOB NOT NULL,
+    PRIMARY KEY (device_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS anchors (
+    device_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    link BLOB,
+    reason TEXT NOT NULL,
+    noted_utc INTEGER NOT NULL,
+    PRIMARY KEY (device_id, seq)
+);
+CREATE TABLE IF NOT EXISTS heads (
+    device_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    link BLOB NOT NULL
+);
+"""
+_INSERT = (
+    "INSERT INTO records (device_id, %s, raw) VALUES (?, %s) "
+    % (
+        ", ".join(COLUMNS),
+        ", ".join("?" * (len(COLUMNS) + 1)),
+    )
+    + "ON CONFLICT (device_id, seq) DO NOTHING"
+)
+
+
+class HistoryError(Exception):
+    """An expected failure of the history database; str() is one line for a person."""
+
+
+def genesis_link(device_id):
+    """The link before a device's record 0 (docs/storage.md)."""
+    return hashlib.sha256(b"netmeter genesis" + device_id.encode()).digest()[:LINK_SIZE]
+
+
+def chain_link(prev_link, raw):
+    """SHA-256(previous link || bytes 0..55 of the record)[:16] (docs/storage.md)."""
+    h = hashlib.sha256(prev_link)
+    h.update(raw[:LINK_AT])
+    return h.digest()[:LINK_SIZE]
+
+
+def record_link(raw):
+    return bytes(raw[LINK_AT:BODY_SIZE])
+
+
+def row_values(device_id, rec, raw):
+    return (device_id, *[getattr(rec, name) for name in COLUMNS], bytes(raw))
+
+
+class History:
+    """One SQLite file. WAL journal, synchronous=NORMAL: a committed page survives a crash
+    of this process; a power cut of the host may lose the last pages, which the device still
+    holds because they are acknowledged only after their commit, and the next sync pulls."""
+
+    def __init__(self, path, create=True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise HistoryError("%s does not exist: run `host sync` first" % self.path)
+        try:
+            self.db = sqlite3.connect(str(self.path), isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError("%s is not a usable history database: %s" % (path, exc)) from None
+
+    def close(self):
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def devices(self):
+        rows = self.db.execute(
+            "SELECT device_id FROM heads UNION SELECT device_id FROM records "
+            "UNION SELECT device_id FROM anchors ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+    def head(self, device_id):
+        """(seq, link) of the last record synced for device_id, or None."""
+        row = self.db.execute(
+            "SELECT seq, link FROM heads WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    def anchors(self, device_id):
+        rows = self.db.execute(
+            "SELECT seq, link, reason FROM anchors WHERE device_id = ? ORDER BY seq", (device_id,)
+        )
+        return {
+            seq: (bytes(link) if link is not None else None, reason) for seq, link, reason in rows
+        }
+
+    def store_page(self, device_id, page, anchor=None):
+        """Commit one page of checked records [(Record, raw)] and the new head atomically."""
+        if not page:
+            return
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if anchor is not None:
+                seq, link, reason = anchor
+                db.execute(
+                    "INSERT OR REPLACE INTO anchors VALUES (?, ?, ?, ?, ?)",
+                    (device_id, seq, link, reason, int(time.time())),
+                )
+            db.executemany(_INSERT, [row_values(device_id, rec, raw) for rec, raw in page])
+            rec, raw = page[-1]
+            db.execute(
+                "INSERT INTO heads VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE "
+                "SET seq = excluded.seq, link = excluded.link",
+                (device_id, rec.seq, record_link(raw)),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def ingest(self, device_id, raws, anchor=None):
+        """Bulk load of already checked raw records in one transaction (the bench's path)."""
+        self.store_page(device_id, [(decode(raw), raw) for raw in raws], anchor)
+
+    def rows(self, device_id=None, start=None, end=None):
+        """Decoded rows as dicts (device_id, seq, ..., flags_names), in device and seq order;
+        start/end: Unix seconds bounding start_utc (end exclusive)."""
+        where, params = [], []
+        if device_id is not None:
+            where.append("device_id = ?")
+            params.append(device_id)
+        if start is not None:
+            where.append("start_utc >= ?")
+            params.append(start)
+        if end is not None:
+            where.append("start_utc < ?")
+            params.append(end)
+        sql = "SELECT device_id, %s FROM records" % ", ".join(COLUMNS)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY device_id, seq"
+        for row in self.db.execute(sql, params):
+            d = dict(zip(("device_id",) + COLUMNS, row, strict=True))
+            d["link"] = bytes(d["link"]).hex()
+            d["flag_names"] = flag_names(d["flags"])
+            yield d
+
+    def count(self, device_id=None):
+        if device_id is None:
+            return self.db.execute("SELECT count(*) FROM records").fetchone()[0]
+        return self.db.execute(
+            "SELECT count(*) FROM records WHERE device_id = ?", (device_id,)
+        ).fetchone()[0]
+
+    # --- verify ----------------------------------------------------------------------
+
+    def verify(self, device_id=None):
+        """Problems naming device and seq: CRC, columns that differ from the raw record, seq
+        gaps (deleted rows), links that do not follow (edited, inserted or deleted rows),
+        rows past the synced head (inserted) and a head whose row is gone (deleted)."""
+        problems = []
+        for dev in [device_id] if device_id is not None else self.devices():
+            problems += ["%s: %s" % (dev, p) for p in self._verify_device(dev)]
+        return problems
+
+    def _verify_device(self, dev):
+        problems = []
+        anchors = self.anchors(dev)
+        head = self.head(dev)
+        prev_seq = prev_link = None
+        first_anchor = min(anchors) if anchors else None
+        sql = "SELECT %s, raw FROM records WHERE device_id = ? ORDER BY seq" % ", ".join(COLUMNS)
+        for row in self.db.execute(sql, (dev,)):
+            seq, raw = row[0], bytes(row[-1])
+            columns = dict(zip(COLUMNS, row[:-1], strict=True))
+            columns["link"] = bytes(columns["link"])
+            self._check_raw(seq, raw, columns, problems)
+            if prev_seq is None:
+                if first_anchor is None:
+                    problems.append(
+                        "seq %d: no anchor for this chain (rows not from a sync)" % seq
+                    )
+                elif seq > first_anchor:
+                    problems.append(_gap(first_anchor, seq - 1))
+                elif seq < first_anchor:
+                    problems.append("seq %d: before the chain's anchor seq %d (inserted row)"
+                                    % (seq, first_anchor))  # fmt: skip
+            elif seq != prev_seq + 1:
+                if seq not in anchors:
+                    problems.append(_gap(prev_seq + 1, seq - 1))
+                prev_link = None
+            if seq in anchors:
+                prev_link = anchors[seq][0]  # None: taken on trust when it was pulled
+            if prev_link is not None and chain_link(prev_link, raw) != record_link(raw):
+                problems.append(
+                    "seq %d: link does not follow %s (edited, inserted or deleted row)"
+                    % (seq, "seq %d" % prev_seq if prev_seq is not None else "the anchor")
+                )
+            prev_seq, prev_link = seq, record_link(raw) if len(raw) == SIZE else None
+        if head is not None:
+            if prev_seq is None:
+                problems.append("seq ..%d: every row is gone (deleted rows)" % head[0])
+            elif prev_seq < head[0]:
+                problems.append(_gap(prev_seq + 1, head[0]) + " at the end")
+            elif prev_seq > head[0]:
+                problems.append(
+                    "seq %d..%d: past the last synced seq %d (inserted rows)"
+                    % (head[0] + 1, prev_seq, head[0])
+                )
+            elif prev_link != head[1]:
+                problems.append("seq %d: link is not the one synced (edited row)" % prev_seq)
+        return problems
+
+    @staticmethod
+    def _check_raw(seq, raw, columns, problems):
+        if len(raw) != SIZE:
+            problems.append("seq %d: raw record is %d bytes, not %d (edited row)"
+                            % (seq, len(raw), SIZE))  # fmt: skip
+            return None
+        if int.from_bytes(raw[BODY_SIZE:], "little") != crc32(raw[:BODY_SIZE]):
+            problems.append("seq %d: CRC mismatch in the raw record (edited row)" % seq)
+            return None
+        try:
+            rec = decode(raw)
+        except RecordError as exc:
+            problems.append("seq %d: %s (edited row)" % (seq, exc))
+            return None
+        for name in COLUMNS:
+            if getattr(rec, name) != columns[name]:
+                problems.append(
+                    "seq %d: column %s = %r but the raw record says %r (edited row)"
+                    % (seq, name, columns[name], getattr(rec, name))
+                )
+                break
+        return rec
+
+
+def _gap(first, last):
+    if first == last:
+        return "seq %d: missing (deleted row)" % first
+    return "seq %d..%d: missing (deleted rows)" % (first, last)

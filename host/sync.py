@@ -1,0 +1,193 @@
+"""`host sync`: pull new records page by page, check CRC and hash chain, commit each page in
+one transaction, then acknowledge what is committed. A record that fails is never stored.
+
+Where the chain starts (docs/host.md, "Sync"): seq 0 follows the genesis link of the
+device id. A history that begins after records the device already deleted (acknowledged to
+another host, or dropped when its store was full) cannot check the first record it gets
+against its predecessor: that record is taken on trust, noted in `anchors` with the reason,
+and every record after it is checked against it.
+"""
+
+from collections import Counter
+
+from host.history import chain_link, genesis_link, record_link
+from shared.record import SIZE, RecordError, decode, flag_names
+
+
+class SyncError(Exception):
+    """The sync stopped; str() names the seq and what is wrong. Nothing bad was stored."""
+
+
+class SyncResult:
+    def __init__(self, device_id):
+        self.device_id = device_id
+        self.stored = 0
+        self.first = None
+        self.last = None
+        self.flags = Counter()
+        self.anchors = []  # (seq, reason) noted in this sync
+        self.acked = None
+        self.clock_step_ms = None
+        self.ack_skipped = None  # why no ACK was sent, or None
+
+    def summary(self):
+        if not self.stored:
+            lines = ["%s: up to date, nothing new" % self.device_id]
+        else:
+            flags = ", ".join("%s x%d" % kv for kv in sorted(self.flags.items())) or "none"
+            lines = [
+                "%s: stored %d records, seq %d..%d; flags seen: %s"
+                % (self.device_id, self.stored, self.first, self.last, flags)
+            ]
+        for seq, reason in self.anchors:
+            lines.append("chain anchored at seq %d: %s" % (seq, reason))
+        if self.acked is not None:
+            lines.append("acknowledged up to seq %d" % self.acked)
+        return lines
+
+
+def sync(link, history, progress=None, set_time=False, ack=True, key_loader=None):
+    """Pull every record past the history's head for the device behind link.
+
+    key_loader(device_id) -> key or None is called before a signed command when the link
+    has no key; without a key, records are stored but neither the clock set nor ACKed."""
+    info = link.info()
+    device_id = info.get("device_id") or ""
+    if not device_id:
+        raise SyncError("the device reports no device_id: push a config that sets one")
+    result = SyncResult(device_id)
+    if link.key is None and key_loader is not None and (set_time or ack):
+        link.key = key_loader(device_id)
+    if set_time:
+        result.clock_step_ms = link.set_time()
+    first, next_seq = info.get("first_seq"), info.get("next_seq")
+    head = history.head(device_id)
+    if first is None or next_seq is None or next_seq <= first:
+        if head is not None and next_seq is not None and next_seq <= head[0]:
+            raise _wiped(device_id, next_seq, head[0])
+        return _finish(link, history, result, ack)
+    if head is not None and next_seq <= head[0]:
+        raise _wiped(device_id, next_seq, head[0])
+
+    if head is None:
+        from_seq, prev_link = first, None
+    else:
+        from_seq, prev_link = head[0] + 1, head[1]
+    total = max(0, next_seq - from_seq)
+    done = 0
+    if progress:
+        progress(done, total)
+    while from_seq < next_seq:
+        page_first, page_next, raws = link.pull(from_seq)
+        next_seq = max(next_seq, page_next)
+        anchor = None
+        fresh = head is None and result.stored == 0
+        if page_first > from_seq:  # the device no longer holds from_seq..page_first-1
+            anchor = _anchor(device_id, page_first, from_seq, fresh)
+        elif prev_link is None:  # the first record of a new history
+            anchor = _anchor(device_id, from_seq, from_seq, fresh)
+        if anchor is not None:
+            from_seq, prev_link = anchor[0], anchor[1]
+        if not raws:
+            break
+        page = []
+        for raw in raws:
+            rec = _check(raw, from_seq, prev_link)
+            page.append((rec, raw))
+            prev_link = record_link(raw)
+            from_seq += 1
+        history.store_page(device_id, page, anchor)
+        if anchor is not None:
+            result.anchors.append((anchor[0], anchor[2]))
+        for rec, _raw in page:
+            result.flags.update(flag_names(rec.flags))
+        result.first = page[0][0].seq if result.first is None else result.first
+        result.last = page[-1][0].seq
+        result.stored += len(page)
+        done += len(page)
+        if progress:
+            progress(done, max(total, done + next_seq - from_seq))
+    return _finish(link, history, result, ack)
+
+
+def _wiped(device_id, next_seq, head_seq):
+    return SyncError(
+        "%s holds records only below seq %d, but this history already has seq %d for it: "
+        "its store was wiped or another device uses the same device_id"
+        % (device_id, next_seq, head_seq)
+    )
+
+
+def _anchor(device_id, start, from_seq, fresh):
+    """(seq, link before it or None, reason) for a chain that starts at start."""
+    if start == 0:
+        return (0, genesis_link(device_id), "seq 0 follows the genesis link of %r" % device_id)
+    if fresh:
+        reason = (
+            "the device no longer holds seq 0..%d (deleted after an acknowledgement); "
+            "seq %d is taken on trust as this history's first record" % (start - 1, start)
+        )
+    else:
+        reason = (
+            "the device dropped seq %d..%d before they were pulled (RECORDS_DROPPED); "
+            "seq %d is taken on trust" % (from_seq, start - 1, start)
+        )
+    return (start, None, reason)
+
+
+def _check(raw, seq, prev_link):
+    """The decoded record if raw is record seq, whole, with its CRC and following prev_link."""
+    if len(raw) != SIZE:
+        raise SyncError("seq %d: the device sent %d bytes, not a %d-byte record; nothing of it "
+                        "was stored" % (seq, len(raw), SIZE))  # fmt: skip
+    try:
+        rec = decode(raw)
+    except RecordError as exc:
+        raise SyncError(
+            "seq %d: %s; the record was not stored, sync stopped" % (seq, exc)
+        ) from None
+    if rec.seq != seq:
+        raise SyncError("seq %d: the device sent seq %d in its place; not stored, sync stopped"
+                        % (seq, rec.seq))  # fmt: skip
+    if prev_link is not None and chain_link(prev_link, raw) != record_link(raw):
+        raise SyncError(
+            "seq %d: its link does not follow seq %d (hash chain broken: an edited, inserted "
+            "or deleted record); not stored, sync stopped" % (seq, seq - 1)
+        )
+    return rec
+
+
+def _finish(link, history, result, ack):
+    head = history.head(result.device_id)
+    if ack and head is not None:
+        if link.key is None:
+            result.ack_skipped = "no link key for %s: records stay on the device" % (
+                result.device_id
+            )
+        else:
+            link.ack(head[0])
+            result.acked = head[0]
+    return result
+
+
+def text_progress(stream, width=30):
+    """A progress callback drawing `[#####.....] done/total records` on stream."""
+    state = {"drawn": False}
+
+    def draw(done, total):
+        if total <= 0:
+            return
+        filled = width * done // total
+        stream.write(
+            "\r[%s%s] %d/%d records" % ("#" * filled, "." * (width - filled), done, total)
+        )
+        stream.flush()
+        state["drawn"] = True
+
+    def end():
+        if state["drawn"]:
+            stream.write("\n")
+            stream.flush()
+
+    draw.end = end
+    return draw
