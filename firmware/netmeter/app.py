@@ -11,7 +11,7 @@ from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
 from netmeter.store import YEAR_15MIN, RecordStore
 from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED, decode
-from shared.regmap import mwh_per_count
+from shared.regmap import RegisterMap, mwh_per_count
 
 CHECKPOINT = "/checkpoint.json"
 TRACE_FRAMES = 16
@@ -81,7 +81,15 @@ class App:
         self.acc = make_accumulator(netting)
         # The line's baud is the board's (config "rs485"); the master times silences by it.
         master = RtuMaster(hw.rs485.baud, cfg["timeout_ms"] * 1000, cfg["retries"])
-        self.poller = MeterPoller(master, regmap, [n for n in names if n in regmap])
+        names = [n for n in names if n in regmap]
+        # Keep only the polled quantities: the rest of the map would stay in the heap unused.
+        polled = RegisterMap(
+            regmap.name, [regmap.quantity(n) for n in names], regmap.max_gap, regmap.unit_id
+        )
+        polled.max_read = regmap.max_read
+        polled.site_limit_w = regmap.site_limit_w
+        regmap = None
+        self.poller = MeterPoller(master, polled, names)
         self.period_ms = cfg["poll_period_s"] * 1000
         # The bound on a poll: every read timing out on every attempt must still end
         # before the next poll is due, so no poll ever runs into the next one.

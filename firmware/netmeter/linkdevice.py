@@ -1,21 +1,16 @@
 # The app's side of the host link: the LinkDevice (netmeter.link) over a running App.
 import json
 
-from shared.record import SIZE, decode
-
 FIRMWARE_VERSION = "0.1.0"
 KEY_FILE = "link.key"  # hex, written by the installer (host link-key / mpremote fs cp)
 COUNTER_FILE = "link.counter"
 CONFIG_FILE = "config.json"
-TRACE_SLOTS = 16
 
 
 class AppDevice:
-    """LinkDevice (see netmeter.link) over a running App and its hardware.
-
-    Uses the app's record store when it has one (store: records(from_seq), ack(upto_seq),
-    first_seq, next_seq), else the plain RecordLog. Optional app hooks, used when present:
-    app.clock_stepped(step_ms), app.reset_net(), app.errlog.entries(), app.trace.entries().
+    """LinkDevice (see netmeter.link) over a running App and its hardware: its record
+    store (records(from_seq), ack(upto_seq), first_seq, next_seq), app.clock_stepped(step_ms),
+    app.reset_net(), app.errlog.entries() and app.trace.entries().
     """
 
     def __init__(self, app, hw, config, root="."):
@@ -24,47 +19,24 @@ class AppDevice:
         self.config = config
         self.root = root
         self.config_pending = False
-        self._acked = -1  # RecordLog keeps everything: remember the host's ack only
-
-    def _store(self):
-        return getattr(self.app, "store", None) or self.app.log
+        self._acked = -1  # the host's last ack since boot, for INFO
 
     def seq_range(self):
-        store = self._store()
-        if hasattr(store, "next_seq"):
-            return store.first_seq, store.next_seq
-        # RecordLog: records are contiguous from the first one in the file.
-        first = None
-        count = 0
-        try:
-            import os
-
-            count = os.stat(store.path)[6] // SIZE
-            with open(store.path, "rb") as f:
-                first = decode(f.read(SIZE)).seq if count else None
-        except OSError:
-            pass
-        if first is None:
-            n = getattr(self.app.acc, "seq", 0)
-            return n, n
-        return first, first + count
+        store = self.app.store
+        return store.first_seq, store.next_seq
 
     def records(self, from_seq, n):
-        store = self._store()
-        records = store.records(from_seq, True) if hasattr(store, "next_seq") else None
-        for rec in records or store.records(from_seq):
+        for rec in self.app.store.records(from_seq, True):
             if n <= 0:
                 return
             n -= 1
             yield rec
 
     def ack(self, upto_seq):
-        store = self._store()
-        if hasattr(store, "ack"):
-            store.ack(upto_seq)
-            return store.first_seq
+        store = self.app.store
+        store.ack(upto_seq)
         self._acked = max(self._acked, upto_seq)
-        return self.seq_range()[0]
+        return store.first_seq
 
     def info(self):
         from shared.confighash import config_hash
@@ -141,30 +113,6 @@ class AppDevice:
     def trace(self, n):
         trace = getattr(self.app, "trace", None)
         return list(trace.entries())[-n:] if trace is not None else []
-
-
-class ModbusTrace:
-    """The last raw Modbus frames, for TRACE: add(t_us, "tx"|"rx", frame) from the poll loop.
-
-    A fixed ring of slots; hex is made only when the host asks."""
-
-    def __init__(self, slots=TRACE_SLOTS):
-        self._ring = [None] * slots
-        self._next = 0
-
-    def add(self, t_us, direction, frame):
-        self._ring[self._next % len(self._ring)] = (t_us, direction, bytes(frame))
-        self._next += 1
-
-    def entries(self):
-        from binascii import hexlify
-
-        n = len(self._ring)
-        out = []
-        for i in range(max(0, self._next - n), self._next):
-            t_us, direction, frame = self._ring[i % n]
-            out.append([t_us, direction, hexlify(frame).decode()])
-        return out
 
 
 def load_key(path):

@@ -49,6 +49,7 @@ def main(config_path="config.json"):
     board = boards.load(config.get("board", "unix_sim"))
     hw = board.build(config)
     app = App(hw, config, regmap)
+    regmap = None  # the app keeps the quantities it polls; the rest of the map can go
     from netmeter.linkservice import make_link
 
     app.link = make_link(app, hw, config)

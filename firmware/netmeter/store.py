@@ -617,29 +617,3 @@ class RecordStore:
         """Events since the last call: ("dropped", first_seq, last_seq) for each drop."""
         events, self._events = self._events, []
         return events
-
-
-class RecordLog:
-    """The first store: one flat file. Kept until app.py and the simulated board's reader
-    move to RecordStore (the lead's integration step)."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def append(self, record):
-        with open(self.path, "ab") as f:
-            f.write(record.encode())
-
-    def records(self, from_seq=0):
-        try:
-            f = open(self.path, "rb")
-        except OSError:
-            return
-        with f:
-            while True:
-                data = f.read(SIZE)
-                if len(data) < SIZE:
-                    return
-                record = decode(data)
-                if record.seq >= from_seq:
-                    yield record
