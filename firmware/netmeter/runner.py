@@ -4,6 +4,10 @@ import json
 import sys
 import time
 
+# Modules only a board's build() needs (config validation, wiring helpers); forgotten after it.
+# A module whose objects live on (DeRs485 on rp2) stays in the heap but costs nothing more.
+BOOT_ONLY = ("netmeter.pulseconfig", "boards.drivers.rs485", "boards.drivers.irqpins")
+
 
 def load_config(path="config.json"):
     try:
@@ -48,6 +52,9 @@ def main(config_path="config.json"):
 
     board = boards.load(config.get("board", "unix_sim"))
     hw = board.build(config)
+    board = None
+    for name in BOOT_ONLY:
+        forget_module(name)
     app = App(hw, config, regmap)
     regmap = None  # the app keeps the quantities it polls; the rest of the map can go
     from netmeter.linkservice import make_link
