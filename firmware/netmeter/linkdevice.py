@@ -18,8 +18,9 @@ class AppDevice:
         self.hw = hw
         self.config = config
         self.root = root
-        self.config_pending = False
-        self._acked = -1  # the host's last ack since boot, for INFO
+        # Kept on the app: the link service drops this device when the host goes quiet.
+        self.config_pending = getattr(app, "config_pending", False)
+        self._acked = getattr(app, "acked", -1)  # the host's last ack since boot, for INFO
 
     def seq_range(self):
         store = self.app.store
@@ -35,7 +36,7 @@ class AppDevice:
     def ack(self, upto_seq):
         store = self.app.store
         store.ack(upto_seq)
-        self._acked = max(self._acked, upto_seq)
+        self._acked = self.app.acked = max(self._acked, upto_seq)
         return store.first_seq
 
     def info(self):
@@ -89,7 +90,8 @@ class AppDevice:
         from netmeter.link import write_atomic
 
         write_atomic(self.root + "/" + CONFIG_FILE, json.dumps(cfg).encode())
-        self.config_pending = True  # the app is built at boot: it applies at the next one
+        # The app is built at boot: the new config applies at the next one.
+        self.config_pending = self.app.config_pending = True
 
     def set_time(self, unix_ms):
         clock = self.hw.clock
