@@ -129,8 +129,9 @@ def _anchor(device_id, start, from_seq, fresh):
         )
     else:
         reason = (
-            "the device dropped seq %d..%d before they were pulled (RECORDS_DROPPED); "
-            "seq %d is taken on trust" % (from_seq, start - 1, start)
+            "the device no longer holds seq %d..%d (dropped when its store was full, or "
+            "acknowledged by another history); seq %d is taken on trust"
+            % (from_seq, start - 1, start)
         )
     return (start, None, reason)
 

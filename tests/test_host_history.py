@@ -154,7 +154,7 @@ def test_records_dropped_before_a_pull_are_a_noted_gap_not_a_failure(tmp_path):
         add(store, 30)  # past capacity: the store drops unacknowledged segments
         assert store.first_seq > 20
         result = sync(link_to(StoreDevice(store)), history, ack=False)
-        assert "dropped seq 20..%d" % (store.first_seq - 1) in result.anchors[0][1]
+        assert "no longer holds seq 20..%d" % (store.first_seq - 1) in result.anchors[0][1]
         assert history.verify() == []
 
 
