@@ -1,19 +1,15 @@
 """S0 pulse handler inside the MicroPython VM: cost per edge beside a minimal handler."""
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from host.mpy import run_file  # noqa: E402
 
 
 def main():
-    exe = str(Path(sys.executable).parent / "micropython")
-    env = dict(os.environ, MICROPYPATH=".frozen:%s:%s" % (ROOT / "firmware", ROOT))
-    proc = subprocess.run(
-        [exe, str(ROOT / "bench" / "mpy_pulses.py")], env=env, capture_output=True, text=True
-    )
+    proc = run_file(Path(__file__).parent / "mpy_pulses.py", text=True)
     print("S0 edge handler in the MicroPython VM (unix port)")
     sys.stdout.write(proc.stdout)
     if proc.returncode != 0:

@@ -10,9 +10,7 @@ the same pty relay (host/sim). A pty has no baud rate: bytes arrive as fast as t
 processes move them, so these figures measure software, not the line.
 """
 
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ import minimalmodbus  # noqa: E402
 import pymodbus  # noqa: E402
 from pymodbus.client import ModbusSerialClient  # noqa: E402
 
+from host.mpy import run_file  # noqa: E402
 from host.sim.meter import SimMeter  # noqa: E402
 from host.sim.modbus import MeterServer  # noqa: E402
 from host.sim.site import SiteConfig  # noqa: E402
@@ -32,20 +31,10 @@ from netmeter.rtu import silence_us, transmit_us  # noqa: E402
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 BAUD = 115200  # what the clients are told; the pty ignores it
 COUNT = 48
-MICROPYPATH = ":".join([".frozen", str(ROOT / "firmware"), str(ROOT)])
 
 
 def vm(*args):
-    exe = str(Path(sys.executable).parent / "micropython")
-    env = dict(os.environ, MICROPYPATH=MICROPYPATH)
-    proc = subprocess.run(
-        [exe, str(ROOT / "bench" / "mpy_rtu.py"), *map(str, args)],
-        env=env,
-        cwd=str(ROOT),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_file(ROOT / "bench" / "mpy_rtu.py", args, timeout=600, text=True)
     if proc.returncode != 0:
         sys.exit("mpy_rtu.py failed inside MicroPython:\n" + proc.stderr + proc.stdout)
     out = {}

@@ -2,26 +2,21 @@
 under a 128 KB heap, and flash writes per day on littlefs with the implied flash lifetime."""
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from host.mpy import run_file  # noqa: E402
+
 FLASH_BYTES = 1 << 20  # 1 MB of flash
 CYCLES = 100_000  # erase cycles per block
 
 
 def vm(*args, heapsize=None):
-    exe = str(Path(sys.executable).parent / "micropython")
-    env = dict(os.environ, MICROPYPATH=".frozen:%s:%s" % (ROOT / "firmware", ROOT))
-    cmd = [exe] + (["-X", "heapsize=%s" % heapsize] if heapsize else [])
-    proc = subprocess.run(
-        cmd + [str(ROOT / "bench" / "mpy_store.py")] + list(args),
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    proc = run_file(ROOT / "bench" / "mpy_store.py", args, heapsize=heapsize, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         sys.exit(

@@ -30,11 +30,18 @@ def micropypath():
     return ":".join([".frozen", str(ROOT / "firmware"), str(ROOT)])
 
 
-def run_script(name, args=(), capture=True, heapsize=None, timeout=None):
-    """Run host/mpy/<name> in the MicroPython VM with the firmware and shared/ importable."""
+def run_file(path, args=(), capture=True, heapsize=None, timeout=None, text=False):
+    """Run a script in the MicroPython VM with the firmware and shared/ importable."""
     cmd = [micropython_exe()]
     if heapsize:
         cmd += ["-X", "heapsize=%s" % heapsize]
-    cmd += [str(SCRIPTS / name), *args]
+    cmd += [str(path), *map(str, args)]
     env = dict(os.environ, MICROPYPATH=micropypath())
-    return subprocess.run(cmd, env=env, capture_output=capture, timeout=timeout)
+    return subprocess.run(
+        cmd, env=env, cwd=str(ROOT), capture_output=capture, timeout=timeout, text=text
+    )
+
+
+def run_script(name, args=(), capture=True, heapsize=None, timeout=None):
+    """Run host/mpy/<name> in the MicroPython VM."""
+    return run_file(SCRIPTS / name, args, capture, heapsize, timeout)
