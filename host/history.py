@@ -8,6 +8,7 @@ when the device no longer held the ones before it), `heads` (the last seq and li
 
 import hashlib
 import sqlite3
+import struct
 import time
 from pathlib import Path
 
@@ -100,8 +101,13 @@ def record_link(raw):
     return bytes(raw[LINK_AT:BODY_SIZE])
 
 
-def row_values(device_id, rec, raw):
-    return (device_id, *[getattr(rec, name) for name in COLUMNS], bytes(raw))
+_BODY = struct.Struct("<BBHIIIIIIiIIIIII16s")  # shared/record.py's layout of bytes 0..71
+
+
+def row_values(device_id, raw):
+    """The row of a record from its raw bytes (one unpack: ingest runs at 100k+ rows/s)."""
+    v = _BODY.unpack_from(raw)
+    return (device_id, v[3], v[4], v[5], v[6], v[1], v[2], *v[7:], bytes(raw))
 
 
 class History:
@@ -165,12 +171,12 @@ class History:
                     "INSERT OR REPLACE INTO anchors VALUES (?, ?, ?, ?, ?)",
                     (device_id, seq, link, reason, int(time.time())),
                 )
-            db.executemany(_INSERT, [row_values(device_id, rec, raw) for rec, raw in page])
-            rec, raw = page[-1]
+            db.executemany(_INSERT, [row_values(device_id, raw) for _rec, raw in page])
+            raw = page[-1][1]
             db.execute(
                 "INSERT INTO heads VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE "
                 "SET seq = excluded.seq, link = excluded.link",
-                (device_id, rec.seq, record_link(raw)),
+                (device_id, _BODY.unpack_from(raw)[3], record_link(raw)),
             )
             db.execute("COMMIT")
         except BaseException:
@@ -179,7 +185,7 @@ class History:
 
     def ingest(self, device_id, raws, anchor=None):
         """Bulk load of already checked raw records in one transaction (the bench's path)."""
-        self.store_page(device_id, [(decode(raw), raw) for raw in raws], anchor)
+        self.store_page(device_id, [(None, raw) for raw in raws], anchor)
 
     def rows(self, device_id=None, start=None, end=None):
         """Decoded rows as dicts (device_id, seq, ..., flags_names), in device and seq order;

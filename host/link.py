@@ -236,6 +236,40 @@ class Link:
         """(first_seq, next_seq, [raw 76-byte records]) from from_seq on, one page."""
         return lp.parse_pull(self.request(lp.PULL, lp.pull_args(from_seq, count)))
 
+    def pull_pages(self, starts):
+        """PULL a page at each seq in starts, the requests sent together so the replies come
+        back in one round trip; [(first_seq, next_seq, [raw records])] in the same order.
+        A page whose reply does not come is asked again alone (pull(), with its retries)."""
+        rids = []
+        frames = []
+        for seq in starts:
+            self._rid = (self._rid + 1) & 0xFFFF
+            rids.append(self._rid)
+            frames.append(encode(self._rid, lp.PULL, lp.pull_args(seq, lp.MAX_PAGE)))
+        self.transport.write(b"".join(frames))
+        replies = {}
+        deadline = time.monotonic() + self.timeout
+        while len(replies) < len(rids) and time.monotonic() < deadline:
+            data = self.transport.read(65536)
+            if not data:
+                time.sleep(0.0005)
+                continue
+            for event in self.decoder.feed(data):
+                if isinstance(event, Dropped):
+                    if event.reason == E_VERSION and event.code and event.code >= RESPONSE:
+                        raise VersionMismatch(
+                            "%s speaks link protocol version %d; this host speaks %d: "
+                            "update the host or the firmware" % (self.name, event.version, VERSION)
+                        )
+                elif event.is_response and event.rid in rids:
+                    self.answered = True
+                    replies[event.rid] = event
+        out = []
+        for seq, rid in zip(starts, rids):
+            reply = replies.get(rid)
+            out.append(lp.parse_pull(self._result(lp.PULL, reply)) if reply else self.pull(seq))
+        return out
+
     def pull_all(self, from_seq=0):
         """Every record held from from_seq on (raw), page by page."""
         out = []

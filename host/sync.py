@@ -11,7 +11,12 @@ and every record after it is checked against it.
 from collections import Counter
 
 from host.history import chain_link, genesis_link, record_link
+from shared.linkproto import MAX_PAGE
 from shared.record import SIZE, RecordError, decode, flag_names
+
+# PULL requests in flight at once: one round trip brings this many pages. The device
+# answers them from one console read; 4 pages are ~5.3 KB of replies to write.
+PIPELINE = 4
 
 
 class SyncError(Exception):
@@ -78,35 +83,45 @@ def sync(link, history, progress=None, set_time=False, ack=True, key_loader=None
     if progress:
         progress(done, total)
     while from_seq < next_seq:
-        page_first, page_next, raws = link.pull(from_seq)
-        next_seq = max(next_seq, page_next)
-        anchor = None
-        fresh = head is None and result.stored == 0
-        if page_first > from_seq:  # the device no longer holds from_seq..page_first-1
-            anchor = _anchor(device_id, page_first, from_seq, fresh)
-        elif prev_link is None:  # the first record of a new history
-            anchor = _anchor(device_id, from_seq, from_seq, fresh)
-        if anchor is not None:
-            from_seq, prev_link = anchor[0], anchor[1]
-        if not raws:
+        pages = -(-(next_seq - from_seq) // MAX_PAGE)
+        starts = [from_seq + MAX_PAGE * i for i in range(min(PIPELINE, pages))]
+        replies = link.pull_pages(starts) if len(starts) > 1 else [link.pull(from_seq)]
+        ended = False
+        for start, (page_first, page_next, raws) in zip(starts, replies, strict=True):
+            if start != from_seq:
+                break  # an earlier page came back short or started later: ask again from here
+            next_seq = max(next_seq, page_next)
+            anchor = None
+            fresh = head is None and result.stored == 0
+            if page_first > from_seq:  # the device no longer holds from_seq..page_first-1
+                anchor = _anchor(device_id, page_first, from_seq, fresh)
+            elif prev_link is None:  # the first record of a new history
+                anchor = _anchor(device_id, from_seq, from_seq, fresh)
+            if anchor is not None:
+                from_seq, prev_link = anchor[0], anchor[1]
+            if not raws:
+                ended = True
+                break
+            page = []
+            for raw in raws:
+                rec = _check(raw, from_seq, prev_link)
+                page.append((rec, raw))
+                prev_link = record_link(raw)
+                from_seq += 1
+            history.store_page(device_id, page, anchor)
+            if anchor is not None:
+                result.anchors.append((anchor[0], anchor[2]))
+            for rec, _raw in page:
+                if rec.flags:
+                    result.flags.update(flag_names(rec.flags))
+            result.first = page[0][0].seq if result.first is None else result.first
+            result.last = page[-1][0].seq
+            result.stored += len(page)
+            done += len(page)
+            if progress:
+                progress(done, max(total, done + next_seq - from_seq))
+        if ended:
             break
-        page = []
-        for raw in raws:
-            rec = _check(raw, from_seq, prev_link)
-            page.append((rec, raw))
-            prev_link = record_link(raw)
-            from_seq += 1
-        history.store_page(device_id, page, anchor)
-        if anchor is not None:
-            result.anchors.append((anchor[0], anchor[2]))
-        for rec, _raw in page:
-            result.flags.update(flag_names(rec.flags))
-        result.first = page[0][0].seq if result.first is None else result.first
-        result.last = page[-1][0].seq
-        result.stored += len(page)
-        done += len(page)
-        if progress:
-            progress(done, max(total, done + next_seq - from_seq))
     return _finish(link, history, result, ack)
 
 
