@@ -18,7 +18,11 @@ _INT_RANGES = {
     "watchdog_ms": (1000, 60000),
     "baud": (300, 1000000),
 }
-_NETTING_INTS = {"site_limit_w": (1, 10000000), "max_gap_s": (1, 86400)}
+_NETTING_INTS = {
+    "site_limit_w": (1, 10000000),
+    "max_gap_s": (1, 86400),
+    "crosscheck_floor_mwh": (0, 100000000),
+}
 TOP_KEYS = (
     "board",
     "device_id",
@@ -37,6 +41,8 @@ NETTING_KEYS = (
     "max_gap_s",
     "pulse_imp_per_kwh",
     "pulse_wh_per_pulse",
+    "crosscheck_percent",
+    "crosscheck_floor_mwh",
 )
 
 
@@ -165,6 +171,11 @@ def _netting(net):
         if key in net:
             low, high = _NETTING_INTS[key]
             _int_in("netting." + key, net[key], low, high)
+    pct = net.get("crosscheck_percent")
+    if pct is not None and (not _is_number(pct) or not 0 <= pct <= 100):
+        raise ConfigInvalid(
+            "netting.crosscheck_percent = %r: must be a number in 0..100, or null (off)" % (pct,)
+        )
     for key in ("pulse_imp_per_kwh", "pulse_wh_per_pulse"):
         value = net.get(key)
         if value is None and key == "pulse_wh_per_pulse":

@@ -128,6 +128,9 @@ class Source:
     def __init__(self, tallies, max_gap_ms):
         self.tallies = tallies
         self.max_gap_ms = max_gap_ms
+        # The energy one step of this source stands for (mWh): a pulse, a register count.
+        num, den = tallies[0].num, tallies[0].den
+        self.resolution_mwh = (num + den - 1) // den
         self.last_t = None
         self.owes = False  # an interval closed before this source's data reached its end
 

@@ -1,12 +1,16 @@
 # The interval accumulator: books energy spans into UTC-aligned intervals and closes records.
 from netmeter.energy import A_MINUS, A_PLUS, PULSES_EXPORT, PULSES_IMPORT
 from shared.record import (
+    BAD_READING,
     CLOCK_ADJUSTED,
     DATA_INVALID,
+    ESTIMATED,
+    METER_RESET,
     NET_RESET,
     PARTIAL,
     POWER_DOWN,
     RECOVERED,
+    SOURCE_MISMATCH,
     SOURCE_POWER,
     SOURCE_PULSES,
     SOURCE_REGISTERS,
@@ -15,6 +19,12 @@ from shared.record import (
 
 INTERVAL_MINUTES = (1, 5, 10, 15, 30, 60)
 _SOURCE_IDS = {"pulses": SOURCE_PULSES, "registers": SOURCE_REGISTERS, "power": SOURCE_POWER}
+# An interval with any of these is not cross-checked: its sources saw different spans of
+# time (a gap, an outage, a step, a reset, a rejected reading, the first reading), so they
+# may disagree without anything being wrong. The flag already tells the reader.
+_NOT_COMPARABLE = (
+    DATA_INVALID | RECOVERED | METER_RESET | POWER_DOWN | ESTIMATED | CLOCK_ADJUSTED | PARTIAL
+) | BAD_READING
 
 
 class IntervalAccumulator:
@@ -26,7 +36,15 @@ class IntervalAccumulator:
     cut at each boundary (docs/netting.md gives the rules for gaps, steps and resets).
     """
 
-    def __init__(self, interval_min=15, billing="registers", sources=None, seq=0):
+    def __init__(
+        self,
+        interval_min=15,
+        billing="registers",
+        sources=None,
+        seq=0,
+        crosscheck_percent=2,
+        crosscheck_floor_mwh=0,
+    ):
         if interval_min not in INTERVAL_MINUTES:
             raise ValueError(
                 "interval_min=%r: allowed %s minutes" % (interval_min, INTERVAL_MINUTES)
@@ -35,6 +53,12 @@ class IntervalAccumulator:
         if billing not in self.sources:
             raise ValueError("billing source %r is not among the configured sources" % billing)
         self.billing = billing
+        # Cross-check: A+ and A- of every other source must agree with the billing source
+        # within crosscheck_percent of the larger value plus a floor of two resolution steps
+        # of each source (plus crosscheck_floor_mwh), or the interval is SOURCE_MISMATCH.
+        # None switches the cross-check off.
+        self.crosscheck_percent = crosscheck_percent
+        self.crosscheck_floor_mwh = crosscheck_floor_mwh
         self.interval_min = interval_min
         self.interval_ms = interval_min * 60000
         self.seq = seq
@@ -106,6 +130,9 @@ class IntervalAccumulator:
         for name, source in self.sources.items():
             closed[name] = source.close()
         billing = closed[self.billing]
+        if self.crosscheck_percent is not None and not self.flags & _NOT_COMPARABLE:
+            if self.mismatch(closed):
+                self.flags |= SOURCE_MISMATCH
         quadrants = closed["power"][2:6] if "power" in closed else [0, 0, 0, 0]
         pulses = closed.get("pulses", [0, 0, 0, 0])
         start_s = self.start // 1000
@@ -131,6 +158,21 @@ class IntervalAccumulator:
         self.start, self.end = end, self.boundary_after(end)
         self.flags = 0
         return record
+
+    def mismatch(self, closed):
+        """True if another source's A+ or A- disagrees with the billing source's."""
+        billing = closed[self.billing]
+        own = self.sources[self.billing].resolution_mwh
+        for name in closed:
+            if name == self.billing:
+                continue
+            other = closed[name]
+            floor = 2 * (own + self.sources[name].resolution_mwh) + self.crosscheck_floor_mwh
+            for i in (A_PLUS, A_MINUS):
+                a, b = billing[i], other[i]
+                if abs(a - b) * 100 > max(a, b) * self.crosscheck_percent + floor * 100:
+                    return True
+        return False
 
     def close_now(self, t):
         """Close the open interval early at t (shutdown, or a clock step); returns the record."""

@@ -13,6 +13,8 @@ DEFAULTS = {
     "register_wrap_bits": 32,
     "pulse_imp_per_kwh": 1000,
     "pulse_wh_per_pulse": None,
+    "crosscheck_percent": 2,
+    "crosscheck_floor_mwh": 0,
 }
 
 
@@ -39,4 +41,11 @@ def make_accumulator(config=None, seq=0):
             sources[name] = PulseSource(constant, gap_ms)
         else:
             raise ValueError("sources: %r is unknown; allowed power, registers, pulses" % name)
-    return IntervalAccumulator(cfg["interval_min"], cfg["billing"], sources, seq)
+    return IntervalAccumulator(
+        cfg["interval_min"],
+        cfg["billing"],
+        sources,
+        seq,
+        cfg["crosscheck_percent"],
+        cfg["crosscheck_floor_mwh"],
+    )
