@@ -138,7 +138,10 @@ class App:
     def step(self, now_ms):
         """Do what is due at now_ms without blocking; True while a meter poll is under way."""
         if self.poll_t is None:
-            if self.next_poll_ms is None or now_ms >= self.next_poll_ms:
+            # A clock set back (SET_TIME, or the RTC) polls at once: the accumulator sees
+            # the step in that reading, rather than the device waiting out the step.
+            due = self.next_poll_ms
+            if due is None or now_ms >= due or due - now_ms > self.period_ms:
                 self.poll_t = now_ms
                 self.next_poll_ms = (now_ms // self.period_ms + 1) * self.period_ms
                 self.poller.start(self.monotonic_us())
@@ -242,9 +245,7 @@ class App:
             self.errlog.log(
                 0, codes.CHAIN, "checkpoint seq %d, store %d" % (self.acc.seq, store.next_seq)
             )
-            from netmeter.netting import make_accumulator as _fresh
-
-            self.acc = _fresh(self.netting_config)
+            self.acc = make_accumulator(self.netting_config)
             self.acc.seq = store.next_seq
 
     def _note_store(self, report, t):
