@@ -430,6 +430,36 @@ def plot_arguments(p):
     p.add_argument("--out", required=True, help="PNG file to write")
 
 
+def cmd_conformance(args):
+    """Run the conformance scenarios against the simulated meter's truth; exit 1 on a failure."""
+    from host.conformance import report, runner
+    from host.conformance.scenarios import SCENARIOS
+
+    if args.device:
+        raise CommandError(
+            "--device: the real-time run against a board is not built yet; use --sim"
+        )
+    if args.scenario not in ("all", *SCENARIOS):
+        raise CommandError(
+            "no scenario %r (known: all, %s)" % (args.scenario, ", ".join(SCENARIOS))
+        )
+    results = runner.run_suite(args.scenario, deploy_with_mpremote=args.mpremote)
+    print(report.table(results))
+    if args.report:
+        print("report: %s" % report.write(results, args.report))
+    if not all(r.passed for r in results):
+        raise CommandError("%d scenario(s) failed" % sum(1 for r in results if not r.passed))
+
+
+def conformance_arguments(p):
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--sim", action="store_true", help="the simulated board (default)")
+    where.add_argument("--device", help="a real board's port (not built yet)")
+    p.add_argument("--scenario", default="all", help="a scenario name, or all")
+    p.add_argument("--report", help="directory for results.json and a PNG per scenario")
+    p.add_argument("--mpremote", action="store_true", help="deploy each run with mpremote")
+
+
 COMMANDS = {
     "deploy": (cmd_deploy, deploy_arguments),
     "demo": (cmd_demo, lambda p: None),
@@ -446,6 +476,7 @@ COMMANDS = {
     "export": (cmd_export, export_arguments),
     "verify": (cmd_verify, verify_arguments),
     "plot": (cmd_plot, plot_arguments),
+    "conformance": (cmd_conformance, conformance_arguments),
 }
 
 

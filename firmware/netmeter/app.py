@@ -24,7 +24,7 @@ DEFAULTS = {
     "phases": 3,
     "netting": {},
     "checkpoint_s": 60,
-    "capacity": YEAR_15MIN,
+    "capacity": None,  # records kept; None: the board's RECORD_CAPACITY (a year where it fits)
     "device_id": None,
 }
 if hasattr(time, "ticks_us"):
@@ -112,7 +112,8 @@ class App:
         root = hw.fs_root
         self.device_id = cfg["device_id"] or getattr(hw, "device_id", None) or hw.name
         self.errlog = ErrorLog(root + "/errors.log")
-        self.store = RecordStore(root + "/records", self.device_id, cfg["capacity"])
+        capacity = cfg["capacity"] or getattr(hw, "record_capacity", None) or YEAR_15MIN
+        self.store = RecordStore(root + "/records", self.device_id, capacity)
         self._note_store(self.store.open(), None)
         self.checkpoint_path = root + CHECKPOINT
         self.checkpoint_ms = cfg["checkpoint_s"] * 1000

@@ -55,6 +55,9 @@ class Profile:
     daily: tuple
     # A power-factor correction bank switched by the clock: (q_var per circuit, on h, off h)
     capacitor_bank: tuple = (0.0, 0.0, 0.0)
+    # Load noise per tick: base x (noise_low + noise_span x uniform [0, 1)).
+    noise_low: float = 0.95
+    noise_span: float = 0.1
 
 
 HOUSEHOLD = Profile(
@@ -112,7 +115,44 @@ COMMERCIAL = Profile(
     capacitor_bank=(-1300.0, 6.5, 19.0),
 )
 
-PROFILES = {"household": HOUSEHOLD, "commercial": COMMERCIAL}
+# Test sites for the conformance suite: a steady load, a PV-only site, a site drawing nothing.
+STEADY = Profile(
+    base_w=(1100.0, 900.0, 1000.0),
+    shape=((0, 1.0), (24, 1.0)),
+    base_q_ratio=0.3,
+    standby_q_var=(0.0, -400.0, 0.0),
+    pv_peak_w=0.0,
+    cyclers=(),
+    daily=(),
+    noise_low=0.995,
+    noise_span=0.01,
+)
+PV_ONLY = Profile(
+    base_w=(20.0, 20.0, 20.0),
+    shape=((0, 1.0), (24, 1.0)),
+    base_q_ratio=0.0,
+    standby_q_var=(0.0, 0.0, 0.0),
+    pv_peak_w=9000.0,
+    cyclers=(),
+    daily=(),
+)
+IDLE = Profile(
+    base_w=(0.0, 0.0, 0.0),
+    shape=((0, 1.0), (24, 1.0)),
+    base_q_ratio=0.0,
+    standby_q_var=(0.0, 0.0, 0.0),
+    pv_peak_w=0.0,
+    cyclers=(),
+    daily=(),
+)
+
+PROFILES = {
+    "household": HOUSEHOLD,
+    "commercial": COMMERCIAL,
+    "steady": STEADY,
+    "pv_only": PV_ONLY,
+    "idle": IDLE,
+}
 
 
 @dataclass(frozen=True)
@@ -316,7 +356,7 @@ class Site:
                 pv_share, pv_q_share = pv_p[minute], pv_q[minute]
                 for i in range(minute * per_minute, (minute + 1) * per_minute):
                     # Uniform +-5 % noise: as good as Gaussian here and much cheaper.
-                    load = base * (0.95 + 0.1 * random_unit())
+                    load = base * (profile.noise_low + profile.noise_span * random_unit())
                     ps[i] += load - pv_share
                     qs[i] += load * q_ratio + standby + pv_q_share
             circuits_p.append(ps)

@@ -1,0 +1,299 @@
+"""Run a conformance scenario on the simulated board in lockstep virtual time and check the
+device's interval records against the simulated meter's truth."""
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from host.deploy import board_arch, stage
+from host.sim.meter import SimMeter
+from host.sim.pulses import Bounce, S0Config
+from host.sim.run import Simulation, edges_for_board
+from shared.record import FLAG_NAMES
+
+UJ_PER_MWH = 3_600_000
+# Flags that say an interval's value is not the measured truth of its own span (a gap, a
+# reset, a recovery, an outage, a step, a disagreement): its accuracy is not checked, only
+# conservation over the whole run and that the flag was expected there.
+QUESTIONABLE = {
+    "DATA_INVALID",
+    "RECOVERED",
+    "METER_RESET",
+    "POWER_DOWN",
+    "ESTIMATED",
+    "CLOCK_ADJUSTED",
+    "SOURCE_MISMATCH",
+    "BAD_READING",
+    "PARTIAL",
+}
+POWER_TOLERANCE_PCT = 0.2  # ANSI C12.20 class 0.2
+STARTING_MWH = 20_000  # intervals below this are not held to the percentage (starting)
+REACTIVE_TOLERANCE_PCT = 1.0
+
+
+def flag_names(flags):
+    return [name for bit, name in FLAG_NAMES if flags & bit]
+
+
+_STAGED = {}
+
+
+def staged_firmware():
+    """The firmware compiled once per process for the simulated board (mpy-cross)."""
+    if "dir" not in _STAGED:
+        tmp = Path(tempfile.mkdtemp(prefix="netmeter-fw-"))
+        arch = board_arch("unix_sim")
+        stage(tmp, arch if arch is not None else "sources")
+        _STAGED["dir"] = tmp
+    return _STAGED["dir"]
+
+
+class ScenarioSim(Simulation):
+    """A Simulation whose S0 pulses may come from a second (upstream) meter."""
+
+    pulse_meter = None
+
+    def step_to_cut(self, t_ms, extra_edges=()):
+        if self.pulse_meter is None:
+            return Simulation.step_to_cut(self, t_ms, extra_edges)
+        self.meter.advance_to(t_ms)
+        self.pulse_meter.advance_to(t_ms)
+        edges = edges_for_board(self.pulse_meter.edges(self.now_ms, t_ms), self.epoch_ms)
+        edges = sorted(edges + list(extra_edges))
+        self.now_ms = t_ms
+        return self.board.run_to(self.epoch_ms + t_ms, edges)
+
+
+@dataclass
+class Result:
+    name: str
+    description: str
+    passed: bool = False
+    worst_error_pct: float = 0.0
+    flags_seen: dict = field(default_factory=dict)  # name -> [seq]
+    flags_expected: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    intervals: list = field(default_factory=list)  # per record: device vs truth
+    wall_s: float = 0.0
+    simulated_s: float = 0.0
+
+    def as_dict(self):
+        return dict(self.__dict__)
+
+
+def build_meter(scenario):
+    bounce = Bounce(max_pairs=3, spacing_ms=2, probability=1.0) if scenario.bounce else None
+    s0 = S0Config(imp_per_kwh=scenario.imp_per_kwh, bounce=bounce)
+    return SimMeter(scenario.site, s0=s0, summation=scenario.summation)
+
+
+def run_scenario(scenario, directory, deploy_with_mpremote=False):
+    """Run one scenario in directory; returns a Result (checked)."""
+    directory = Path(directory)
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    config = scenario.config()
+    if not deploy_with_mpremote:
+        fw = staged_firmware()
+        shutil.copytree(fw / "lib", directory / "lib")
+        shutil.copy(fw / "main.py", directory / "main.py")
+        (directory / "config.json").write_text(json.dumps(dict(config, board="unix_sim")))
+    meter = build_meter(scenario)
+    sim = ScenarioSim(directory, config, meter, start_ms=scenario.start_ms)
+    if scenario.separate_pulse_meter:
+        sim.pulse_meter = build_meter(scenario)
+    started = time.monotonic()
+    frames = []  # (first seq, ms to subtract from device time): clock steps
+    outages = []
+    sim.start(deploy_firmware=deploy_with_mpremote)
+    try:
+        faults = sorted(scenario.faults, key=lambda f: f[0])
+        step = scenario.poll_s * 1000
+        while sim.now_ms < scenario.end_ms:
+            while faults and faults[0][0] <= sim.now_ms:
+                apply_fault(sim, faults.pop(0), frames, outages)
+            sim.step_to(min(sim.now_ms + step, scenario.end_ms))
+        records = sim.records()
+    finally:
+        sim.stop()
+    result = check(scenario, sim, records, frames)
+    result.wall_s = time.monotonic() - started
+    result.simulated_s = (scenario.end_ms - scenario.start_ms) / 1000
+    return result
+
+
+def apply_fault(sim, fault, frames, outages):
+    _, name, *args = fault
+    if name in ("corrupt_crc", "no_reply", "exception"):
+        getattr(sim.server.faults, name)(*args)
+    elif name in ("reset_counters", "rollover", "stick_export"):
+        getattr(sim.server.registers, name)(*args)
+    elif name == "invert_ct":
+        sim.meter.invert_ct(*args)
+    elif name == "clock_step":
+        (step_ms,) = args
+        frames.append((len(sim.records()) + 1, step_ms))
+        sim.epoch_ms += step_ms
+        sim.board.set_clock(sim.epoch_ms + sim.now_ms)
+    elif name == "power_cut":
+        outages.append((sim.now_ms, args[0]))
+        sim.power_cut(args[0])
+    else:
+        raise ValueError("unknown fault %r" % name)
+
+
+def meter_span(sim, record, frames, epoch0):
+    offset = 0
+    for first_seq, step_ms in frames:
+        if record.seq >= first_seq:
+            offset += step_ms
+    t0 = record.start_utc * 1000 - epoch0 - offset
+    return t0, t0 + record.duration_s * 1000
+
+
+def _truth(meter, scenario, t):
+    truth = meter.truth_at(t)
+    return truth.arithmetic if scenario.summation == "arithmetic" else truth.vector
+
+
+def _pct(device, truth):
+    if truth == 0:
+        return 0.0 if device == 0 else float("inf")
+    return (device - truth) / truth * 100
+
+
+def check(scenario, sim, records, frames):
+    """Compare the records with the truth; fill a Result."""
+    from host.sim.run import DAY0_UTC_MS
+
+    result = Result(scenario.name, scenario.description)
+    result.flags_expected = sorted(scenario.expect)
+    problems = result.problems
+    meter = sim.meter
+    pulse_meter = sim.pulse_meter or meter
+    if not records:
+        problems.append("no records")
+        return result
+    seqs = [r.seq for r in records]
+    if seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+        problems.append("seq not contiguous")
+    n_intervals = (scenario.end_ms - scenario.start_ms) // (scenario.interval_min * 60000)
+    if len(records) < n_intervals:
+        problems.append("%d records, %d intervals expected" % (len(records), n_intervals))
+    pulse_mwh = 1_000_000 // scenario.imp_per_kwh
+    worst = 0.0
+    for r in records:
+        t0, t1 = meter_span(sim, r, frames, DAY0_UTC_MS)
+        names = flag_names(r.flags)
+        for name in names:
+            result.flags_seen.setdefault(name, []).append(r.seq)
+        e0, e1 = _truth(meter, scenario, t0), _truth(meter, scenario, t1)
+        true_ap = (e1.a_plus - e0.a_plus) / UJ_PER_MWH
+        true_am = (e1.a_minus - e0.a_minus) / UJ_PER_MWH
+        started_i = pulse_meter.s0["import"].pulses_started
+        started_e = pulse_meter.s0["export"].pulses_started
+        true_pi = started_i(t1) - started_i(t0)
+        true_pe = started_e(t1) - started_e(t0)
+        row = {
+            "seq": r.seq,
+            "t0_ms": t0,
+            "t1_ms": t1,
+            "flags": names,
+            "a_plus": r.a_plus,
+            "a_minus": r.a_minus,
+            "true_a_plus": round(true_ap, 1),
+            "true_a_minus": round(true_am, 1),
+            "pulses": [r.pulses_import, r.pulses_export],
+            "true_pulses": [true_pi, true_pe],
+        }
+        result.intervals.append(row)
+        if scenario.quiet:
+            if r.a_plus or r.a_minus or r.pulses_import or r.pulses_export:
+                problems.append("seq %d: phantom energy in a quiet interval" % r.seq)
+            continue
+        if QUESTIONABLE & set(names):
+            continue
+        for dev, true, label in ((r.a_plus, true_ap, "A+"), (r.a_minus, true_am, "A-")):
+            err = dev - true
+            if scenario.billing == "registers":
+                ok = abs(err) < 1000  # one count of the 1 Wh register
+            elif scenario.billing == "pulses":
+                ok = abs(err) <= 2 * pulse_mwh  # one pulse, plus the pulse being timed
+            else:
+                ok = true < scenario.starting_mwh or abs(err) <= true * POWER_TOLERANCE_PCT / 100
+            if true >= scenario.starting_mwh:
+                worst = max(worst, abs(_pct(dev, true)))
+            if not ok:
+                problems.append(
+                    "seq %d %s: device %d mWh, truth %.0f mWh (%+.3f %%)"
+                    % (r.seq, label, dev, true, _pct(dev, true))
+                )
+        if scenario.billing == "pulses":
+            for dev, true, label in ((r.pulses_import, true_pi, "import"),
+                                     (r.pulses_export, true_pe, "export")):  # fmt: skip
+                if abs(dev - true) > 1:
+                    problems.append("seq %d %s pulses: %d, truth %d" % (r.seq, label, dev, true))
+        if scenario.check_reactive:
+            qs = (e1.r_q1 - e0.r_q1, e1.r_q2 - e0.r_q2, e1.r_q3 - e0.r_q3, e1.r_q4 - e0.r_q4)
+            row["q"] = [r.q1, r.q2, r.q3, r.q4]
+            row["true_q"] = [round(q / UJ_PER_MWH, 1) for q in qs]
+            for i, (dev, true) in enumerate(zip(row["q"], row["true_q"], strict=True)):
+                if true >= STARTING_MWH and abs(dev - true) > true * REACTIVE_TOLERANCE_PCT / 100:
+                    problems.append(
+                        "seq %d Q%d: device %d mvarh, truth %.0f (%+.2f %%)"
+                        % (r.seq, i + 1, dev, true, _pct(dev, true))
+                    )
+                elif true < STARTING_MWH and abs(dev - true) > 2000:
+                    problems.append(
+                        "seq %d Q%d: device %d, truth %.0f" % (r.seq, i + 1, dev, true)
+                    )
+    # Conservation over the whole run (registers billed, nothing reset): exact to a count.
+    if scenario.exact_total and scenario.billing == "registers" and not scenario.quiet:
+        t_start = meter_span(sim, records[0], frames, DAY0_UTC_MS)[0]
+        t_end = meter_span(sim, records[-1], frames, DAY0_UTC_MS)[1]
+        e0, e1 = meter.truth_at(t_start).vector, meter.truth_at(t_end).vector
+        for field_, label in (("a_plus", "A+"), ("a_minus", "A-")):
+            counted = sum(getattr(r, field_) for r in records)
+            true = (getattr(e1, field_) - getattr(e0, field_)) / UJ_PER_MWH
+            if "SOURCE_MISMATCH" not in scenario.expect and abs(counted - true) >= 2000:
+                problems.append("total %s %d mWh, truth %.0f mWh" % (label, counted, true))
+    if scenario.billing == "pulses":
+        t_start = meter_span(sim, records[0], frames, DAY0_UTC_MS)[0]
+        t_end = meter_span(sim, records[-1], frames, DAY0_UTC_MS)[1]
+        for ch, field_ in (("import", "pulses_import"), ("export", "pulses_export")):
+            started = pulse_meter.s0[ch].pulses_started
+            true = started(t_end) - started(t_start)
+            counted = sum(getattr(r, field_) for r in records)
+            if counted != true:
+                problems.append("total %s pulses %d, truth %d" % (ch, counted, true))
+    # Flags: each expected one inside its window, none outside; no unexpected flag.
+    for name, seqs_with in result.flags_seen.items():
+        if name == "PARTIAL" and seqs_with == [records[0].seq]:
+            continue
+        window = scenario.expect.get(name)
+        if window is None:
+            problems.append("unexpected %s on seq %s" % (name, seqs_with))
+            continue
+        for row in result.intervals:
+            if row["seq"] in seqs_with and not (
+                row["t0_ms"] <= window[1] and row["t1_ms"] >= window[0]
+            ):
+                problems.append("%s on seq %d, outside its window" % (name, row["seq"]))
+    for name in scenario.expect:
+        if name not in result.flags_seen:
+            problems.append("expected %s, never seen" % name)
+    result.worst_error_pct = round(worst, 4)
+    result.passed = not problems
+    return result
+
+
+def run_suite(names="all", work_dir=None, deploy_with_mpremote=False):
+    """Run the selected scenarios; returns their Results."""
+    from host.conformance.scenarios import select
+
+    work = Path(work_dir or tempfile.mkdtemp(prefix="netmeter-conformance-"))
+    return [run_scenario(s, work / s.name, deploy_with_mpremote) for s in select(names)]

@@ -1,0 +1,228 @@
+"""Conformance scenarios: a site, a device configuration, a fault schedule, expected flags.
+
+Times are meter milliseconds (t = 0 is midnight of the simulated day). Each fault is
+(t_ms, name, argument) and is applied by the runner just before the step that reaches t.
+`expect` maps a flag name to the window (t0, t1) in which it must appear on at least one
+interval; it may appear on no interval outside it (the interval holding t1 included).
+"""
+
+from dataclasses import dataclass, field
+
+from host.sim.site import HOUR_MS, MINUTE_MS, SiteConfig
+
+BASE = {
+    "poll_period_s": 15,
+    "rs485": {"baud": 115200},
+    "timeout_ms": 100,
+    "retries": 1,
+}
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    site: SiteConfig = field(default_factory=SiteConfig)
+    start_ms: int = 12 * HOUR_MS
+    hours: float = 1.0
+    poll_s: int = 15
+    interval_min: int = 15
+    sources: tuple = ("registers", "pulses", "power")
+    billing: str = "registers"
+    summation: str = "vector"
+    netting: dict = field(default_factory=dict)  # more netting settings
+    imp_per_kwh: int = 1000
+    faults: tuple = ()
+    expect: dict = field(default_factory=dict)
+    # what the device's own pulse constant / register scale is set to (a wrong setting)
+    device_imp_per_kwh: int | None = None
+    bounce: bool = False
+    separate_pulse_meter: bool = False  # S0 from an upstream meter without the CT fault
+    quiet: bool = False  # no energy may be registered at all
+    exact_total: bool = True  # sum of records equals the truth over the span
+    check_reactive: bool = False
+    # power mode: intervals with less true energy are not held to 0.2 % (starting threshold)
+    starting_mwh: int = 20_000
+
+    @property
+    def end_ms(self):
+        return self.start_ms + int(self.hours * HOUR_MS)
+
+    def config(self):
+        cfg = dict(BASE)
+        cfg["poll_period_s"] = self.poll_s
+        netting = {
+            "sources": list(self.sources),
+            "billing": self.billing,
+            "interval_min": self.interval_min,
+            "summation": self.summation,
+            "pulse_imp_per_kwh": self.device_imp_per_kwh or self.imp_per_kwh,
+        }
+        netting.update(self.netting)
+        cfg["netting"] = netting
+        return cfg
+
+
+def gap_flags(flag, t0, t1):
+    """flag in (t0, t1), with the gap flags a whole failed poll (or an outage) brings."""
+    return {flag: (t0, t1), "DATA_INVALID": (t0, t1), "ESTIMATED": (t0, t1)}
+
+
+def at(hour, minute=0, second=0):
+    return int(hour * HOUR_MS) + minute * MINUTE_MS + second * 1000
+
+
+STEADY = SiteConfig(seed=1, profile="steady")
+PV = SiteConfig(seed=3, profile="pv_only")
+
+SCENARIOS = [
+    Scenario(
+        "steady-import", "3 kW steady import, registers billed, pulses and power check", STEADY
+    ),
+    Scenario("steady-export", "PV-only site at noon: steady export", PV),
+    Scenario(
+        "power-integration",
+        "steady import billed from integrated P and Q (5 s polls)",
+        STEADY,
+        poll_s=5,
+        billing="power",
+        check_reactive=True,
+    ),
+    Scenario(
+        "pv-crossing",
+        "household PV morning: net crosses zero, registers billed",
+        SiteConfig(seed=7),
+        start_ms=at(7, 30),
+        hours=2,
+    ),
+    Scenario(
+        "pulses-billed",
+        "household PV midday billed from S0 pulses",
+        SiteConfig(seed=7),
+        start_ms=at(11),
+        billing="pulses",
+    ),
+    Scenario(
+        "quiet-night",
+        "no load at all: no energy and no pulse may be registered",
+        SiteConfig(seed=2, profile="idle"),
+        start_ms=at(2),
+        quiet=True,
+    ),
+    Scenario(
+        "four-quadrants",
+        "household with PV, capacitive standby and inductive loads: "
+        "reactive energy per quadrant from power",
+        SiteConfig(seed=7),
+        start_ms=at(9, 30),
+        poll_s=2,
+        billing="power",
+        check_reactive=True,
+    ),
+    Scenario(
+        "arithmetic-3ph",
+        "three phases with opposite flows netted arithmetically (meter and device alike)",
+        SiteConfig(seed=7),
+        start_ms=at(12),
+        poll_s=5,
+        starting_mwh=100_000,
+        billing="power",
+        summation="arithmetic",
+    ),
+    Scenario("interval-5min", "5-minute intervals", STEADY, hours=0.5, interval_min=5),
+    Scenario(
+        "crc-errors",
+        "20 replies with a flipped CRC bit",
+        STEADY,
+        faults=((at(12, 20), "corrupt_crc", 20),),
+        expect=gap_flags("COMM_ERROR", at(12, 20), at(12, 40)),
+    ),
+    Scenario(
+        "timeouts",
+        "12 requests unanswered",
+        STEADY,
+        faults=((at(12, 20), "no_reply", 12),),
+        expect=gap_flags("COMM_ERROR", at(12, 20), at(12, 40)),
+    ),
+    Scenario(
+        "exception-02",
+        "10 replies with exception 02",
+        STEADY,
+        faults=((at(12, 20), "exception", 2, 10),),
+        expect=gap_flags("COMM_ERROR", at(12, 20), at(12, 40)),
+    ),
+    Scenario(
+        "counter-reset",
+        "the meter's energy registers restart at 0",
+        STEADY,
+        faults=((at(12, 20), "reset_counters"),),
+        expect={"METER_RESET": (at(12, 20), at(12, 21))},
+        exact_total=False,
+    ),
+    Scenario(
+        "rollover",
+        "32-bit energy registers preset 1000 counts below the wrap: the jump is flagged, "
+        "the wrap 20 minutes later is exact",
+        STEADY,
+        faults=((at(12, 10), "rollover", 1000),),
+        exact_total=False,
+        expect={"BAD_READING": (at(12, 10), at(12, 11)), "METER_RESET": (at(12, 10), at(12, 11))},
+    ),
+    Scenario(
+        "stuck-export",
+        "the export register sticks at zero for 30 minutes",
+        PV,
+        faults=((at(12, 10), "stick_export", True), (at(12, 40), "stick_export", False)),
+        expect={
+            "METER_RESET": (at(12, 10), at(12, 11)),
+            "SOURCE_MISMATCH": (at(12, 15), at(12, 40)),
+            "RECOVERED": (at(12, 40), at(12, 41)),
+        },
+    ),
+    Scenario(
+        "inverted-ct",
+        "L2's CT mounted backwards in the Modbus meter; S0 pulses come "
+        "from the utility meter upstream",
+        STEADY,
+        sources=("registers", "pulses"),
+        separate_pulse_meter=True,
+        faults=((at(12, 15), "invert_ct", 1),),
+        expect={"SOURCE_MISMATCH": (at(12, 15), at(13))},
+    ),
+    Scenario(
+        "bounce",
+        "every S0 pulse bounces; billed from pulses",
+        STEADY,
+        billing="pulses",
+        bounce=True,
+        expect={"PULSES_REJECTED": (at(12), at(13))},
+    ),
+    Scenario(
+        "clock-step",
+        "the board's clock is set back 2 minutes",
+        STEADY,
+        faults=((at(12, 20), "clock_step", -2 * MINUTE_MS),),
+        # A step seen only in a reading (no SET_TIME) leaves the registers no elapsed time
+        # for that reading: its rise is rejected once (BAD_READING), then booked.
+        expect={
+            "CLOCK_ADJUSTED": (at(12, 20), at(12, 30)),
+            "BAD_READING": (at(12, 20), at(12, 30)),
+        },
+    ),
+    Scenario(
+        "power-cut",
+        "the board is off for 7 minutes; registers recover the energy",
+        STEADY,
+        faults=((at(12, 20), "power_cut", 7 * MINUTE_MS),),
+        expect=gap_flags("POWER_DOWN", at(12, 20), at(12, 27)),
+    ),
+]
+SCENARIOS = {s.name: s for s in SCENARIOS}
+
+
+def select(name):
+    if name in (None, "all"):
+        return list(SCENARIOS.values())
+    if name not in SCENARIOS:
+        raise KeyError("no scenario %r (known: %s)" % (name, ", ".join(SCENARIOS)))
+    return [SCENARIOS[name]]
