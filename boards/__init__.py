@@ -32,3 +32,11 @@ def load(name):
     for part in path.split(".")[1:]:
         module = getattr(module, part)
     return module
+
+
+def unique_id(machine):
+    """The chip's unique id as hex (machine.unique_id()), or None where there is none."""
+    read = getattr(machine, "unique_id", None)
+    if read is None:
+        return None
+    return "".join("%02x" % b for b in read())

@@ -11,6 +11,8 @@ PIN_UART_RX = 18  # <- transceiver RO
 PIN_RS485_DE = 8  # -> transceiver DE and /RE
 WATCHDOG_MAX_MS = 60000
 FS_ROOT = "/"
+# Records kept by default: a year of 15-minute records (2.7 MB) fits an 8 MB module's filesystem.
+RECORD_CAPACITY = 35040
 MPY_ARCH = "xtensawin"
 
 
@@ -19,7 +21,7 @@ def build(config):
 
     import machine
 
-    from boards import Hardware
+    from boards import Hardware, unique_id
     from boards.drivers.clock import MachineRtc, TicksClock
     from boards.drivers.pcnt import PcntPulses
     from boards.drivers.rs485 import DeRs485, machine_parity, validate_rs485_config
@@ -49,4 +51,6 @@ def build(config):
         watchdog=MachineWatchdog(machine, config.get("watchdog_ms", 8000), WATCHDOG_MAX_MS),
         clock=TicksClock(time.ticks_ms, time.ticks_diff, MachineRtc(machine.RTC())),
         fs_root=FS_ROOT,
+        device_id=unique_id(machine),
+        record_capacity=RECORD_CAPACITY,
     )

@@ -10,6 +10,8 @@ PIN_RS485_DE = "D9"  # -> transceiver DE and /RE, driven by the port (rs485_dir)
 WATCHDOG_MAX_MS = 8388
 FS_ROOT = "/"
 # CircuitPython compiles the .py sources itself (its .mpy format differs).
+# Records kept by default: the Feather RP2040 has 8 MB of flash, a year fits.
+RECORD_CAPACITY = 35040
 MPY_ARCH = None
 
 
@@ -64,4 +66,6 @@ def build(config):
         ),
         clock=TicksClock(ticks_ms, None, CircuitPythonRtc(rtc.RTC(), time.struct_time)),
         fs_root=FS_ROOT,
+        device_id=bytes(microcontroller.cpu.uid).hex(),
+        record_capacity=RECORD_CAPACITY,
     )

@@ -11,6 +11,9 @@ PIN_UART_RX = 1  # physical pin 2 <- transceiver RO
 PIN_RS485_DE = 2  # physical pin 4 -> transceiver DE and /RE
 WATCHDOG_MAX_MS = 8388  # the rp2 watchdog's longest timeout
 FS_ROOT = "/"
+# Records kept by default: a Pico W has 848 KB of filesystem, so 90 days of 15-minute
+# records (656 KB) fit with room to spare; a Pico 2 (3 MB) takes a year: set "capacity".
+RECORD_CAPACITY = 8640
 MPY_ARCH = "armv6m"  # native code for the pulse handler; also runs on RP2350 (Pico 2)
 
 
@@ -19,7 +22,7 @@ def build(config):
 
     import machine
 
-    from boards import Hardware
+    from boards import Hardware, unique_id
     from boards.drivers.clock import MachineRtc, TicksClock
     from boards.drivers.irqpins import machine_pulse_counter
     from boards.drivers.rs485 import DeRs485, machine_parity, validate_rs485_config
@@ -51,4 +54,6 @@ def build(config):
         watchdog=MachineWatchdog(machine, config.get("watchdog_ms", 8000), WATCHDOG_MAX_MS),
         clock=TicksClock(time.ticks_ms, time.ticks_diff, MachineRtc(machine.RTC())),
         fs_root=FS_ROOT,
+        device_id=unique_id(machine),
+        record_capacity=RECORD_CAPACITY,
     )

@@ -213,6 +213,7 @@ def make_machine(pins, flavour, log=None, de_pin=None, uart_ids=(0, 1), counter_
     machine.UART = UART
     machine.WDT = WDT
     machine.RTC = RTC
+    machine.unique_id = lambda: b"\xe6\x61\x38\x52\x83\x3a\x4f\x2c"
     if flavour == "esp32":
         machine.Counter = Counter
     machine.disable_irq = disable_irq
@@ -361,6 +362,7 @@ def make_circuitpython(pin_names, log=None):
 
     microcontroller = types.ModuleType("microcontroller")
     microcontroller.watchdog = WatchDogTimer()
+    microcontroller.cpu = types.SimpleNamespace(uid=bytearray(b"\xe6\x61\x38\x52\x83\x3a\x4f\x2c"))
     mods["microcontroller"] = microcontroller
 
     rtc = types.ModuleType("rtc")

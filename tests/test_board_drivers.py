@@ -103,6 +103,12 @@ def test_registry_loads_every_board():
 # -- rp2 --------------------------------------------------------------------------------
 
 
+def test_boards_name_their_device_by_chip_id_and_size_their_store_to_the_flash(rp2):
+    hw = rp2_pico.build({})
+    assert hw.device_id == "e6613852833a4f2c"  # machine.unique_id(), as hex
+    assert hw.record_capacity * 76 < 848 * 1024  # fits a Pico W's filesystem
+
+
 def test_rp2_pulse_inputs_are_hard_irqs_bound_to_the_counter(rp2):
     hw = rp2_pico.build({})
     assert hw.name == "rp2_pico" and hw.fs_root == "/"

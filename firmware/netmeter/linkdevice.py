@@ -85,7 +85,13 @@ class AppDevice:
 
         if isinstance(cfg, dict) and "board" not in cfg and "board" in self.config:
             cfg["board"] = self.config["board"]
-        validate(cfg)
+        try:
+            validate(cfg)
+        except ValueError as exc:
+            from netmeter.errlog import CONFIG_REJECTED
+
+            self.app.errlog.log(self.hw.clock.now_ms(), CONFIG_REJECTED, str(exc))
+            raise
         _forget("shared.mapconfig")  # boot-only code: give its heap back
         from netmeter.link import write_atomic
 
