@@ -100,3 +100,18 @@ def test_a_record_edited_on_the_flash_is_reported_at_the_next_boot():
     chain = [e for e in again.errlog.entries() if e[1] == "chain"]
     assert chain, again.errlog.entries()
     assert "seq 2" in chain[0][2]  # the forged record is named
+
+
+def test_a_rejected_config_is_refused_and_logged_and_the_old_one_stays():
+    from netmeter.linkdevice import AppDevice
+
+    hw = hardware()
+    hw.clock.now_ms = lambda: T0
+    app = App(hw, CONFIG)
+    device = AppDevice(app, hw, {"board": "unix_sim"}, hw.fs_root)
+    exc = raises(ValueError, device.put_config, {"board": "unix_sim", "poll_period_s": 7})
+    assert "poll_period_s" in str(exc)
+    assert [e for e in app.errlog.entries() if e[1] == "config_reject"]
+    import os
+
+    assert "config.json" not in os.listdir(hw.fs_root)  # nothing was written
