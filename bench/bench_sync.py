@@ -35,7 +35,7 @@ CONFIG = {
 
 def write_records(root, n):
     """n chained records in the firmware's own segment files, ending before the sim's day 0."""
-    store = RecordStore(str(root / "records"), DEVICE_ID)
+    store = RecordStore(str(root / "records"), DEVICE_ID, capacity=max(n, 35040))
     store.open()
     t0 = DAY0_UTC_MS // 1000 - 900 * n
     for i in range(n):
@@ -74,21 +74,25 @@ def quiet(fn, *args):
 def raw_ceiling(board, nbytes=2_000_000):
     """Bytes per second from the firmware's side of the console pty to the user's device,
     through the same relay a reply takes (the firmware keeps running; it writes nothing)."""
+    import threading
+
     import serial
 
-    port = serial.Serial(board.device, timeout=0)
+    port = serial.Serial(board.device, timeout=0.1)
     port.read(1 << 20)
     chunk = b"#" + b"A" * 1023  # printable, like base64 frames
+
+    def write():  # blocking writes from another thread: the pty's flow control paces them
+        for _ in range(nbytes // len(chunk)):
+            os.write(board._console[1], chunk)  # the firmware's stdout
+
+    writer = threading.Thread(target=write, daemon=True)
     got = 0
     started = time.perf_counter()
-    sent = 0
-    while got < nbytes:
-        if sent < nbytes:
-            try:
-                sent += os.write(board._console[1], chunk)  # the firmware's stdout
-            except BlockingIOError:
-                pass
+    writer.start()
+    while got < nbytes // len(chunk) * len(chunk):
         got += len(port.read(1 << 16))
+    writer.join()
     elapsed = time.perf_counter() - started
     port.close()
     return got / elapsed

@@ -15,8 +15,10 @@ from shared.linkproto import MAX_PAGE
 from shared.record import SIZE, RecordError, decode, flag_names
 
 # PULL requests in flight at once: one round trip brings this many pages. The device
-# answers them from one console read; 4 pages are ~5.3 KB of replies to write.
-PIPELINE = 4
+# answers them from one console read in one write: 2 pages are ~2.7 KB. With 4 (~5.3 KB,
+# over a pty's 4 KB buffer) replies were lost now and then on the simulated board (each
+# costing a timeout), likely where StdioConsole.write takes a None (EAGAIN) for all written.
+PIPELINE = 2
 
 
 class SyncError(Exception):
