@@ -45,10 +45,19 @@ class SimControl:
     def send(self, line):
         self.io.write(line.encode() + b"\n")
 
+    def watch(self, stream):
+        """Also wake for stream (the console): next_target then returns None at once, so the
+        caller can serve the host link without waiting out its timeout."""
+        self.poller.register(stream, select.POLLIN)
+
     def _lines(self, timeout_ms):
-        # FileIO.read(n) blocks until n bytes arrive on the unix port: read one at a time.
-        while self.poller.poll(timeout_ms):
+        # FileIO.read(n) blocks until n bytes arrive on the unix port: read one at a time,
+        # and only while the control pty itself is readable.
+        while True:
+            events = self.poller.poll(timeout_ms)
             timeout_ms = 0
+            if not any(event[0] is self.io for event in events):
+                return
             byte = self.io.read(1)
             if not byte:
                 return
@@ -116,14 +125,16 @@ def fault_point(control):
     return hit
 
 
-def run_lockstep(app, hw, control, idle_us=200, link_wait_ms=2):
+def run_lockstep(app, hw, control, idle_us=200, link_wait_ms=20):
     """Virtual time: wait for "R t", set the clock to t, run the app until its poll is done.
 
     The Modbus exchange itself runs on real time (the pty is real); the reading is booked at
     the virtual instant t, so a simulated day repeats exactly.
     """
+    import sys
     import time
 
+    control.watch(sys.stdin)  # a host's request wakes the loop at once
     control.send("H")
     steps = 0
     while True:

@@ -18,7 +18,7 @@ from shared.record import SIZE, RecordError, decode, flag_names
 # answers them from one console read in one write: 2 pages are ~2.7 KB. With 4 (~5.3 KB,
 # over a pty's 4 KB buffer) replies were lost now and then on the simulated board (each
 # costing a timeout), likely where StdioConsole.write takes a None (EAGAIN) for all written.
-PIPELINE = 2
+PIPELINE = 4
 
 
 class SyncError(Exception):

@@ -38,6 +38,7 @@ class StdioConsole:
         view = memoryview(data)
         while len(view):
             n = self._out.write(view)
-            if n is None:
-                n = len(view)
+            if n is None:  # the OS said "try again": nothing was written, so wait and retry
+                n = 0
+                select.poll().poll(1)
             view = view[n:]

@@ -47,7 +47,7 @@ class AppDevice:
         return {
             "fw": FIRMWARE_VERSION,
             "board": self.hw.name,
-            "device_id": self.config.get("device_id", ""),
+            "device_id": self.app.device_id,
             "config_hash": config_hash(self.config),
             "config_pending": self.config_pending,
             "clock_ms": clock.now_ms(),
