@@ -11,7 +11,7 @@ import struct
 from shared.crc import crc32
 
 
-def _exists(path):
+def exists(path):
     try:
         os.stat(path)
         return True
@@ -21,15 +21,21 @@ def _exists(path):
 
 def write_atomic(path, payload):
     """Replace the file at path with payload (bytes) so that a cut leaves old or new."""
+    replace_file(path, bytes(payload) + struct.pack("<I", crc32(payload)))
+
+
+def replace_file(path, data):
+    """Replace path with data as is (no CRC trailer: for files others read, config.json):
+    the temp file first, then a rename onto path."""
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(bytes(payload) + struct.pack("<I", crc32(payload)))  # one write call
+        f.write(data)  # one write call
     try:
         os.rename(tmp, path)
     except OSError:
         # A filesystem that will not rename onto an existing file (FAT): remove, then rename.
         # A cut between the two leaves only PATH.tmp, which read_atomic accepts.
-        if _exists(path):
+        if exists(path):
             os.remove(path)
         os.rename(tmp, path)
 
@@ -63,5 +69,5 @@ def read_atomic(path):
 def remove_atomic(path):
     """Remove both PATH and PATH.tmp (missing ones are fine)."""
     for p in (path, path + ".tmp"):
-        if _exists(p):
+        if exists(p):
             os.remove(p)

@@ -251,43 +251,22 @@ class Counter:
         self.path = path
         self.value = 0
         if path is not None:
+            from netmeter.atomic import exists, read_atomic
+
             data = read_atomic(path)
-            if data:
-                try:
+            try:
+                if data is not None:
                     self.value = int(data.decode().strip())
-                except (ValueError, UnicodeError):
-                    # Unreadable: accepting counters from 0 again would let replays in, so
-                    # refuse every counter until a new key and counter are installed.
-                    self.value = 0xFFFFFFFF
+                elif exists(path) or exists(path + ".tmp"):
+                    raise ValueError("torn")
+            except (ValueError, UnicodeError):
+                # Unreadable: accepting counters from 0 again would let replays in, so
+                # refuse every counter until a new key and counter are installed.
+                self.value = 0xFFFFFFFF
 
     def store(self, value):
         self.value = value
         if self.path is not None:
+            from netmeter.atomic import write_atomic
+
             write_atomic(self.path, str(value).encode())
-
-
-def write_atomic(path, data):
-    """Replace path with data: temp file, then rename (atomic on littlefs, FAT and POSIX)."""
-    import os
-
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        # FAT's rename does not replace an existing file.
-        os.remove(path)
-        os.rename(tmp, path)
-
-
-def read_atomic(path):
-    """What write_atomic left: the file, or the temp file if a power cut on FAT fell between
-    the remove and the rename. None if neither exists."""
-    for name in (path, path + ".tmp"):
-        try:
-            with open(name, "rb") as f:
-                return f.read()
-        except OSError:
-            pass
-    return None

@@ -93,9 +93,9 @@ class AppDevice:
             self.app.errlog.log(self.hw.clock.now_ms(), CONFIG_REJECTED, str(exc))
             raise
         _forget("shared.mapconfig")  # boot-only code: give its heap back
-        from netmeter.link import write_atomic
+        from netmeter.atomic import replace_file
 
-        write_atomic(self.root + "/" + CONFIG_FILE, json.dumps(cfg).encode())
+        replace_file(self.root + "/" + CONFIG_FILE, json.dumps(cfg).encode())
         # The app is built at boot: the new config applies at the next one.
         self.config_pending = self.app.config_pending = True
 
@@ -124,11 +124,13 @@ class AppDevice:
 
 
 def load_key(path):
-    from netmeter.link import read_atomic
+    """The device key: hex in a plain file that `host deploy` put there with mpremote."""
     from shared.auth import parse_key
 
-    data = read_atomic(path)
-    if data is None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
         return None
     try:
         return parse_key(data.decode())
