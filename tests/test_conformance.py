@@ -67,3 +67,20 @@ def test_unknown_scenario_is_one_line_and_exit_1():
 def test_failure_shows_in_the_table():
     r = run_scenario.__globals__["Result"]("x", "d", passed=False, problems=["boom"])
     assert "FAIL" in report.table([r]) and "! boom" in report.table([r])
+
+
+def test_a_debounce_longer_than_the_bounce_catches_it_and_fails_the_mismatch_scenario(tmp_path):
+    # The scenario's bounce lasts 44 ms; a 50 ms debounce rejects it: no mismatch to flag.
+    scenario = SCENARIOS["bounce-past-filter"]
+    filtered = dataclasses.replace(scenario, pulses={"min_width_ms": 60, "debounce_ms": 50})
+    result = run_scenario(filtered, tmp_path / "filtered")
+    assert not result.passed
+    assert "expected SOURCE_MISMATCH, never seen" in result.problems
+    assert "PULSES_REJECTED" in result.flags_seen
+
+
+def test_lost_pulses_go_unseen_with_the_cross_check_off(tmp_path):
+    off = dataclasses.replace(SCENARIOS["lost-pulses"], netting={"crosscheck_percent": None})
+    result = run_scenario(off, tmp_path / "off")
+    assert not result.passed
+    assert result.problems == ["expected SOURCE_MISMATCH, never seen"]

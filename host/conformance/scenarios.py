@@ -8,6 +8,7 @@ interval; it may appear on no interval outside it (the interval holding t1 inclu
 
 from dataclasses import dataclass, field
 
+from host.sim.pulses import Bounce
 from host.sim.site import HOUR_MS, MINUTE_MS, SiteConfig
 
 BASE = {
@@ -31,12 +32,13 @@ class Scenario:
     billing: str = "registers"
     summation: str = "vector"
     netting: dict = field(default_factory=dict)  # more netting settings
+    pulses: dict | None = None  # the device's "pulses" section (debounce_ms, ...)
     imp_per_kwh: int = 1000
     faults: tuple = ()
     expect: dict = field(default_factory=dict)
     # what the device's own pulse constant / register scale is set to (a wrong setting)
     device_imp_per_kwh: int | None = None
-    bounce: bool = False
+    bounce: bool | Bounce = False  # True: 1 ms bursts the debounce rejects
     separate_pulse_meter: bool = False  # S0 from an upstream meter without the CT fault
     quiet: bool = False  # no energy may be registered at all
     exact_total: bool = True  # sum of records equals the truth over the span
@@ -60,6 +62,8 @@ class Scenario:
         }
         netting.update(self.netting)
         cfg["netting"] = netting
+        if self.pulses is not None:
+            cfg["pulses"] = dict(self.pulses)
         return cfg
 
 
@@ -94,6 +98,17 @@ SCENARIOS = [
         SiteConfig(seed=7),
         start_ms=at(7, 30),
         hours=2,
+    ),
+    Scenario(
+        "pv-day-crossings",
+        "small PV (1.5 kW peak) under clouds beside a household's load, 11:00 to 13:00: the "
+        "net changes sign five times between 5-minute intervals (registers billed, S0 "
+        "checked; power from 15 s samples would miss the kettle's edges)",
+        SiteConfig(seed=17, pv_peak_w=1500.0),
+        start_ms=at(11),
+        hours=2,
+        interval_min=5,
+        sources=("registers", "pulses"),
     ),
     Scenario(
         "pulses-billed",
@@ -151,6 +166,52 @@ SCENARIOS = [
         faults=((at(12, 20), "exception", 2, 10),),
         expect=gap_flags("COMM_ERROR", at(12, 20), at(12, 40)),
     ),
+    *(
+        Scenario(
+            "exception-%02X" % code,
+            "10 replies with exception %02X (%s)" % (code, what),
+            STEADY,
+            hours=0.5,
+            interval_min=5,
+            faults=((at(12, 10), "exception", code, 10),),
+            expect=gap_flags("COMM_ERROR", at(12, 10), at(12, 15)),
+        )
+        for code, what in (
+            (3, "illegal data value"),
+            (4, "server device failure"),
+            (6, "server busy"),
+            (0x0B, "gateway target failed to respond"),
+        )
+    ),
+    Scenario(
+        "stale-replies",
+        "12 replies held back and delivered when the next request arrives: RTU has no "
+        "transaction id, so the device takes each for the answer to its next request and "
+        "its readings lag one poll; across the 12:15 boundary the S0 cross-check flags it",
+        STEADY,
+        hours=0.5,
+        interval_min=5,
+        faults=((at(12, 14), "stale_reply", 12),),
+        expect={"SOURCE_MISMATCH": (at(12, 14), at(12, 18))},
+    ),
+    Scenario(
+        "wrong-unit",
+        "12 replies from unit id 2 (valid CRC)",
+        STEADY,
+        hours=0.5,
+        interval_min=5,
+        faults=((at(12, 10), "wrong_unit", 12),),
+        expect=gap_flags("COMM_ERROR", at(12, 10), at(12, 15)),
+    ),
+    Scenario(
+        "truncated",
+        "12 replies cut to half their length",
+        STEADY,
+        hours=0.5,
+        interval_min=5,
+        faults=((at(12, 10), "truncate", 12),),
+        expect=gap_flags("COMM_ERROR", at(12, 10), at(12, 15)),
+    ),
     Scenario(
         "counter-reset",
         "the meter's energy registers restart at 0",
@@ -190,6 +251,36 @@ SCENARIOS = [
         expect={"SOURCE_MISMATCH": (at(12, 15), at(13))},
     ),
     Scenario(
+        "attenuated-ct",
+        "L1's CT reads 30 % low in the Modbus meter from 12:15; S0 pulses come from the "
+        "utility meter upstream",
+        STEADY,
+        hours=0.75,
+        sources=("registers", "pulses"),
+        separate_pulse_meter=True,
+        faults=((at(12, 15), "attenuate_ct", 0, 30),),
+        expect={"SOURCE_MISMATCH": (at(12, 15), at(12, 45))},
+    ),
+    Scenario(
+        "lost-pulses",
+        "the S0 wiring loses every 10th pulse from 12:15 to 12:30; registers billed",
+        STEADY,
+        hours=0.75,
+        faults=((at(12, 15), "drop_pulses", 10), (at(12, 30), "drop_pulses", 0)),
+        expect={"SOURCE_MISMATCH": (at(12, 15), at(12, 30))},
+    ),
+    Scenario(
+        "bounce-past-filter",
+        "S0 contacts bounce for 44 ms (one 22 ms open-close pair) on a third of their "
+        "transitions, longer than the 20 ms debounce: the extra counts get through, and the "
+        "cross-check against the registers flags every interval",
+        STEADY,
+        hours=0.5,
+        interval_min=5,
+        bounce=Bounce(max_pairs=1, spacing_ms=22, probability=0.33),
+        expect={"SOURCE_MISMATCH": (at(12), at(12, 30))},
+    ),
+    Scenario(
         "bounce",
         "every S0 pulse bounces; billed from pulses",
         STEADY,
@@ -208,6 +299,24 @@ SCENARIOS = [
             "CLOCK_ADJUSTED": (at(12, 20), at(12, 30)),
             "BAD_READING": (at(12, 20), at(12, 30)),
         },
+    ),
+    Scenario(
+        "set-time",
+        "the host's SET_TIME over the link (signed with the device key) steps the clock "
+        "back 2 minutes at 12:20: the open interval closes at once",
+        STEADY,
+        hours=0.75,
+        faults=((at(12, 20), "set_time", -2 * MINUTE_MS),),
+        # The sources shift their last reading with the clock: no reading is rejected.
+        expect={"CLOCK_ADJUSTED": (at(12, 20), at(12, 30))},
+    ),
+    Scenario(
+        "set-time-forward",
+        "SET_TIME steps the clock 3 minutes forward at 12:20 (a hole in the timeline)",
+        STEADY,
+        hours=0.75,
+        faults=((at(12, 20), "set_time", 3 * MINUTE_MS),),
+        expect={"CLOCK_ADJUSTED": (at(12, 20), at(12, 30))},
     ),
     Scenario(
         "power-cut",
