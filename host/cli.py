@@ -435,15 +435,14 @@ def cmd_conformance(args):
     from host.conformance import report, runner
     from host.conformance.scenarios import SCENARIOS
 
-    if args.device:
-        raise CommandError(
-            "--device: the real-time run against a board is not built yet; use --sim"
-        )
     if args.scenario not in ("all", *SCENARIOS):
         raise CommandError(
             "no scenario %r (known: all, %s)" % (args.scenario, ", ".join(SCENARIOS))
         )
-    results = runner.run_suite(args.scenario, deploy_with_mpremote=args.mpremote)
+    if args.device:
+        results = _conformance_on_device(args, runner)
+    else:
+        results = runner.run_suite(args.scenario, deploy_with_mpremote=args.mpremote)
     print(report.table(results))
     if args.report:
         print("report: %s" % report.write(results, args.report))
@@ -451,10 +450,50 @@ def cmd_conformance(args):
         raise CommandError("%d scenario(s) failed" % sum(1 for r in results if not r.passed))
 
 
+def _conformance_on_device(args, runner):
+    """The host plays the meter on --meter-port against the board on --device, in real time."""
+    from host.conformance.scenarios import select
+
+    if not args.meter_port:
+        raise CommandError(
+            "--device needs --meter-port: the USB RS-485 adapter, e.g. /dev/ttyUSB0"
+        )
+    if not Path(args.meter_port).exists():
+        raise CommandError(
+            "%s does not exist: is the RS-485 adapter plugged in?" % args.meter_port
+        )
+    scenarios = select(args.scenario)
+    if args.scenario == "all":
+        scenarios = [s for s in scenarios if _runs_on_hardware(runner, s)]
+    state = args.state
+    link = state.link()
+    link.key = state.load_key(state.info().get("device_id") or "?")
+    results = []
+    for scenario in scenarios:
+        print("%s: %.0f min in real time ..." % (scenario.name, scenario.hours * 60), flush=True)
+        try:
+            results.append(runner.run_on_device(scenario, link, args.meter_port, say=print))
+        except runner.HardwareError as exc:
+            raise CommandError(str(exc)) from None
+    return results
+
+
+def _runs_on_hardware(runner, scenario):
+    try:
+        runner.hardware_config(scenario)
+    except runner.HardwareError:
+        return False
+    return True
+
+
 def conformance_arguments(p):
     where = p.add_mutually_exclusive_group()
     where.add_argument("--sim", action="store_true", help="the simulated board (default)")
-    where.add_argument("--device", help="a real board's port (not built yet)")
+    where.add_argument("--device", help="a real board's port: the host plays its meter")
+    p.add_argument("--meter-port", help="with --device: the USB RS-485 adapter to the board")
+    p.add_argument("--timeout", type=float, default=2.0, help="with --device: link reply wait")
+    p.add_argument("--key", help="with --device: its link key file (to set its clock)")
+    p.add_argument("--key-dir", help="host key directory (default ~/.config/netmeter/keys)")
     p.add_argument("--scenario", default="all", help="a scenario name, or all")
     p.add_argument("--report", help="directory for results.json and a PNG per scenario")
     p.add_argument("--mpremote", action="store_true", help="deploy each run with mpremote")

@@ -84,3 +84,79 @@ def test_lost_pulses_go_unseen_with_the_cross_check_off(tmp_path):
     result = run_scenario(off, tmp_path / "off")
     assert not result.passed
     assert result.problems == ["expected SOURCE_MISMATCH, never seen"]
+
+
+def test_the_meter_server_serves_a_real_serial_port_path(tmp_path):
+    # A pty slave stands in for /dev/ttyUSB0: the server opens it by path, sets it raw at
+    # the baud rate, and answers a Modbus read written on the other end, faults included.
+    import os
+    import time
+
+    from host.conformance.runner import build_meter
+    from host.sim.modbus import MeterServer
+    from host.sim.ptyrelay import open_raw_pty, with_crc
+
+    wire = open_raw_pty()  # master: the board's end of the bus; slave path: the "adapter"
+    meter = build_meter(SCENARIOS["steady-import"])
+    meter.advance_to(60_000)
+
+    def ask():
+        function, (first, _) = next(iter(server.registers.blocks.items()))
+        request = with_crc(bytes([1, function, first >> 8, first & 255, 0, 2]))
+        os.write(wire.master, request)
+        reply, deadline = b"", time.monotonic() + 2
+        while len(reply) < 9 and time.monotonic() < deadline:
+            try:
+                reply += os.read(wire.master, 64)
+            except BlockingIOError:
+                time.sleep(0.01)
+        return reply
+
+    with MeterServer(meter, "generic", baudrate=115200, port=wire.path) as server:
+        assert server.device_path == wire.path
+        reply = ask()
+        assert reply[2] == 4 and len(reply) == 9 and with_crc(reply[:-2]) == reply
+        server.faults.exception(4, count=1)
+        assert ask() == with_crc(bytes([1, reply[1] | 0x80, 4]))
+    for fd in (wire.master, wire.slave):
+        os.close(fd)
+
+
+def test_the_real_time_path_reads_the_records_back_over_the_link(tmp_path):
+    # The runner's real-time path: the meter on the wall clock (30x here, 1x on a bench),
+    # the board run to wherever it is, faults at their times, records PULLed over the link.
+    from host.conformance.scenarios import gap_flags
+
+    t0 = SCENARIOS["exception-04"].start_ms
+    scenario = dataclasses.replace(
+        SCENARIOS["exception-04"],
+        hours=4 / 60,
+        interval_min=1,
+        poll_s=5,
+        faults=((t0 + 120_000, "exception", 4, 20),),
+        expect=dict(
+            gap_flags("COMM_ERROR", t0 + 120_000, t0 + 240_000),
+            RECOVERED=(t0 + 120_000, t0 + 240_000),
+        ),
+    )
+    result = run_scenario(scenario, tmp_path / "rt", realtime=30.0)
+    assert result.passed, result.problems
+    assert len(result.intervals) >= 4 and result.wall_s < 30
+
+
+def test_hardware_mode_refuses_what_a_real_board_cannot_be_given():
+    from host.conformance.runner import HardwareError, hardware_config
+
+    for name, needs in (("bounce", "S0 pulses"), ("power-cut", "power_cut")):
+        with pytest.raises(HardwareError, match=needs):
+            hardware_config(SCENARIOS[name])
+    assert "pulses" not in hardware_config(SCENARIOS["crc-errors"])["netting"]["sources"]
+
+
+def test_device_mode_without_a_meter_port_is_one_line():
+    proc = subprocess.run(
+        [sys.executable, "-m", "host", "conformance", "--device", "/dev/null"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("host: --device needs --meter-port")

@@ -12,9 +12,10 @@ from pathlib import Path
 from host.deploy import board_arch, stage
 from host.link import Link
 from host.sim.meter import SimMeter
+from host.sim.modbus import MeterServer
 from host.sim.pulses import Bounce, S0Config
 from host.sim.run import Simulation, edges_for_board
-from shared.record import FLAG_NAMES
+from shared.record import FLAG_NAMES, decode
 
 UJ_PER_MWH = 3_600_000
 # Flags that say an interval's value is not the measured truth of its own span (a gap, a
@@ -85,7 +86,8 @@ class ScenarioSim(Simulation):
         return out
 
     def step_to_cut(self, t_ms, extra_edges=()):
-        self.meter.advance_to(t_ms)
+        if t_ms > self.meter.now_ms:  # in real time, a Modbus read may have synced past t
+            self.meter.advance_to(t_ms)
         source = self.meter
         if self.pulse_meter is not None:
             self.pulse_meter.advance_to(t_ms)
@@ -123,8 +125,13 @@ def build_meter(scenario):
     return SimMeter(scenario.site, s0=s0, summation=scenario.summation)
 
 
-def run_scenario(scenario, directory, deploy_with_mpremote=False):
-    """Run one scenario in directory; returns a Result (checked)."""
+def run_scenario(scenario, directory, deploy_with_mpremote=False, realtime=None):
+    """Run one scenario in directory; returns a Result (checked).
+
+    realtime=None: lockstep virtual time, records read from the board's flash directory.
+    realtime=speed: the meter follows the wall clock (speed 1.0 is real time), the board is
+    run up to wherever the meter is, and the records come back over the link (PULL), as
+    they do from a real board."""
     directory = Path(directory)
     if directory.exists():
         shutil.rmtree(directory)
@@ -150,11 +157,23 @@ def run_scenario(scenario, directory, deploy_with_mpremote=False):
     try:
         faults = sorted(scenario.faults, key=lambda f: f[0])
         step = scenario.poll_s * 1000
+        if realtime:
+            meter.follow_wall_clock(realtime)
         while sim.now_ms < scenario.end_ms:
             while faults and faults[0][0] <= sim.now_ms:
                 apply_fault(sim, faults.pop(0), frames, outages)
-            sim.step_to(min(sim.now_ms + step, scenario.end_ms))
-        records = sim.records()
+            if realtime:
+                time.sleep(0.05)
+                target = meter.sync()
+                if target > sim.now_ms:
+                    sim.step_to(target)
+            else:
+                sim.step_to(min(sim.now_ms + step, scenario.end_ms))
+        if realtime:
+            with Link.open(sim.board.device, timeout=5.0) as link:
+                records = [decode(raw) for raw in link.pull_all(0)]
+        else:
+            records = sim.records()
     finally:
         sim.stop()
     result = check(scenario, sim, records, frames)
@@ -221,9 +240,12 @@ def _pct(device, truth):
     return (device - truth) / truth * 100
 
 
-def check(scenario, sim, records, frames):
-    """Compare the records with the truth; fill a Result."""
+def check(scenario, sim, records, frames, epoch0=None, n_intervals=None):
+    """Compare the records with the truth; fill a Result. sim needs .meter, .pulse_meter
+    and .metered_at; epoch0 is the device time (Unix ms) of meter time 0."""
     from host.sim.run import DAY0_UTC_MS
+
+    epoch0 = DAY0_UTC_MS if epoch0 is None else epoch0
 
     result = Result(scenario.name, scenario.description)
     result.flags_expected = sorted(scenario.expect)
@@ -236,13 +258,14 @@ def check(scenario, sim, records, frames):
     seqs = [r.seq for r in records]
     if seqs != list(range(seqs[0], seqs[0] + len(seqs))):
         problems.append("seq not contiguous")
-    n_intervals = (scenario.end_ms - scenario.start_ms) // (scenario.interval_min * 60000)
+    if n_intervals is None:
+        n_intervals = (scenario.end_ms - scenario.start_ms) // (scenario.interval_min * 60000)
     if len(records) < n_intervals:
         problems.append("%d records, %d intervals expected" % (len(records), n_intervals))
     pulse_mwh = 1_000_000 // scenario.imp_per_kwh
     worst = 0.0
     for r in records:
-        t0, t1 = meter_span(sim, r, frames, DAY0_UTC_MS)
+        t0, t1 = meter_span(sim, r, frames, epoch0)
         names = flag_names(r.flags)
         for name in names:
             result.flags_seen.setdefault(name, []).append(r.seq)
@@ -309,8 +332,8 @@ def check(scenario, sim, records, frames):
     # Conservation over the whole run (registers billed, nothing reset): exact to a count,
     # against the truth, or with a CT fault against what the meter itself counted.
     if scenario.exact_total and scenario.billing == "registers" and not scenario.quiet:
-        t_start = meter_span(sim, records[0], frames, DAY0_UTC_MS)[0]
-        t_end = meter_span(sim, records[-1], frames, DAY0_UTC_MS)[1]
+        t_start = meter_span(sim, records[0], frames, epoch0)[0]
+        t_end = meter_span(sim, records[-1], frames, epoch0)[1]
         if any(f[1] in CT_FAULTS for f in scenario.faults):
             reference = "metered"
             e0, e1 = sim.metered_at.get(t_start), sim.metered_at.get(t_end)
@@ -326,8 +349,8 @@ def check(scenario, sim, records, frames):
             if abs(counted - true) >= 2000:
                 problems.append("total %s %d mWh, %s %.0f mWh" % (label, counted, reference, true))
     if scenario.billing == "pulses":
-        t_start = meter_span(sim, records[0], frames, DAY0_UTC_MS)[0]
-        t_end = meter_span(sim, records[-1], frames, DAY0_UTC_MS)[1]
+        t_start = meter_span(sim, records[0], frames, epoch0)[0]
+        t_end = meter_span(sim, records[-1], frames, epoch0)[1]
         for ch, field_ in (("import", "pulses_import"), ("export", "pulses_export")):
             started = pulse_meter.s0[ch].pulses_started
             true = started(t_end) - started(t_start)
@@ -361,3 +384,109 @@ def run_suite(names="all", work_dir=None, deploy_with_mpremote=False):
 
     work = Path(work_dir or tempfile.mkdtemp(prefix="netmeter-conformance-"))
     return [run_scenario(s, work / s.name, deploy_with_mpremote) for s in select(names)]
+
+
+# --- a real board: the host plays the meter on a USB RS-485 adapter, in real time ----------
+
+HARDWARE_FAULTS = WIRE_FAULTS + CT_FAULTS + ("reset_counters", "rollover", "stick_export")
+
+
+class HardwareError(RuntimeError):
+    """A scenario cannot run on this bench as set up; str() is one line for a person."""
+
+
+class DeviceRun:
+    """What check() needs of a run on a real board: the meter that served it."""
+
+    pulse_meter = None
+
+    def __init__(self, meter, server):
+        self.meter = meter
+        self.server = server
+        self.metered_at = {}
+
+
+def hardware_config(scenario):
+    """The board config a scenario needs on the bench. The host cannot drive the board's S0
+    input, so pulses are left out of the sources (a scenario about pulses is refused)."""
+    if scenario.billing == "pulses" or scenario.bounce or scenario.separate_pulse_meter:
+        raise HardwareError(
+            "scenario %s is about S0 pulses, which the host cannot send to a real board "
+            "(see README, Conformance on real hardware)" % scenario.name
+        )
+    unsupported = sorted({f[1] for f in scenario.faults} - set(HARDWARE_FAULTS))
+    if unsupported:
+        raise HardwareError(
+            "scenario %s needs %s, which only the simulated board can do"
+            % (scenario.name, ", ".join(unsupported))
+        )
+    cfg = scenario.config()
+    cfg["netting"]["sources"] = [s for s in cfg["netting"]["sources"] if s != "pulses"]
+    return cfg
+
+
+def _differences(want, have, prefix=""):
+    out = []
+    for name, value in want.items():
+        there = have.get(name) if isinstance(have, dict) else None
+        if isinstance(value, dict):
+            out += _differences(value, there or {}, prefix + name + ".")
+        elif there != value:
+            out.append("%s%s = %r (scenario: %r)" % (prefix, name, there, value))
+    return out
+
+
+def run_on_device(scenario, link, meter_port, map_name="generic", speed=1.0, say=None):
+    """Run one scenario against a real board: the simulated meter's Modbus server on the
+    serial port meter_port (a USB RS-485 adapter wired to the board's transceiver) follows
+    the wall clock; faults are switched at their times; then the board's records of the
+    span come back over the link and are checked like the simulator's. The first interval
+    is a warm-up (the board met this meter mid-interval) and is not checked.
+
+    link is an open host.link.Link to the board (with its key, to set its clock)."""
+    say = say or (lambda text: None)
+    want = hardware_config(scenario)
+    want.pop("timeout_ms", None), want.pop("retries", None)
+    have = link.get_config()
+    wrong = _differences({k: v for k, v in want.items() if k != "rs485"}, have)
+    if wrong:
+        raise HardwareError(
+            "the board is not set up for scenario %s: %s; push the scenario's config "
+            "(host config push) and reset the board" % (scenario.name, "; ".join(wrong[:3]))
+        )
+    baud = (have.get("rs485") or {}).get("baud", 9600)
+    meter = build_meter(scenario)
+    meter.advance_to(scenario.start_ms)
+    server = MeterServer(meter, map_name, baudrate=baud, port=meter_port)
+    server.start()
+    run = DeviceRun(meter, server)
+    started = time.monotonic()
+    try:
+        from_seq = link.info().get("next_seq") or 0
+        now_ms = time.time_ns() // 1_000_000
+        if link.key is not None:
+            link.set_time(now_ms)
+        epoch0 = now_ms - scenario.start_ms  # device time of meter time 0
+        meter.follow_wall_clock(speed)
+        faults = sorted(scenario.faults, key=lambda f: f[0])
+        settle = scenario.end_ms + 2 * scenario.poll_s * 1000  # the last interval closes
+        while meter.sync() < settle:
+            while faults and faults[0][0] <= meter.now_ms:
+                say("%s: %s at meter time %d ms" % (scenario.name, faults[0][1], meter.now_ms))
+                apply_fault(run, faults.pop(0), [], [])
+            time.sleep(0.1)
+        records = [decode(raw) for raw in link.pull_all(from_seq)]
+    finally:
+        server.stop()
+    first_checked = scenario.start_ms + scenario.interval_min * 60_000
+    records = [
+        r
+        for r in records
+        if meter_span(run, r, (), epoch0)[0] >= first_checked
+        and meter_span(run, r, (), epoch0)[1] <= scenario.end_ms
+    ]
+    whole = (scenario.end_ms - first_checked) // (scenario.interval_min * 60_000)
+    result = check(scenario, run, records, (), epoch0, n_intervals=whole)
+    result.wall_s = time.monotonic() - started
+    result.simulated_s = (scenario.end_ms - scenario.start_ms) / 1000
+    return result

@@ -39,8 +39,9 @@ class MeterServer:
     stick_export) and `meter` (invert_ct, attenuate_ct). `clear_faults()` clears all.
     """
 
-    def __init__(self, meter, regmap="generic", unit_id=None, baudrate=9600):
+    def __init__(self, meter, regmap="generic", unit_id=None, baudrate=9600, port=None):
         self.meter = meter
+        self.port = port  # a real serial port (USB RS-485 adapter) instead of a pty
         self.registers = RegisterImage(meter, regmap)
         self.regmap = self.registers.regmap
         self.unit_id = self.regmap.unit_id if unit_id is None else unit_id
@@ -55,7 +56,8 @@ class MeterServer:
 
     @property
     def device_path(self):
-        """The client side of the line: a raw pty device such as /dev/pts/7."""
+        """The client side of the line: a raw pty device such as /dev/pts/7 (or the real
+        serial port given as `port`)."""
         return self.relay.client_path
 
     def clear_faults(self):
@@ -64,7 +66,7 @@ class MeterServer:
         self.meter.clear_ct_faults()
 
     def start(self):
-        self.relay = RtuRelay(self.faults, self.unit_id)
+        self.relay = RtuRelay(self.faults, self.unit_id, self.port, self.baudrate)
         self._thread = threading.Thread(target=self._run, name="sim-meter-modbus", daemon=True)
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S) or self._error:

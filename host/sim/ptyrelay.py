@@ -31,6 +31,30 @@ def open_raw_pty():
     return Pty(master, slave, os.ttyname(slave))
 
 
+def open_serial_port(path, baudrate):
+    """A real serial port (a USB RS-485 adapter's /dev/ttyUSB0) in the shape of a Pty: raw,
+    8N1 at baudrate, non-blocking; the relay reads and writes it as it does a pty master."""
+    import termios
+
+    speed = getattr(termios, "B%d" % baudrate, None)
+    if speed is None:
+        raise ValueError("baud rate %r is not one the serial port can be set to" % baudrate)
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        tty.setraw(fd)
+        attrs = termios.tcgetattr(fd)
+        attrs[2] = (attrs[2] & ~(termios.PARENB | termios.CSTOPB | termios.CSIZE)) | (
+            termios.CS8 | termios.CLOCAL | termios.CREAD
+        )
+        attrs[4] = attrs[5] = speed
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        termios.tcflush(fd, termios.TCIOFLUSH)
+    except Exception:
+        os.close(fd)
+        raise
+    return Pty(fd, None, path)
+
+
 def request_length(buf):
     """Bytes in the RTU request starting buf; None: not known yet; -1: unknown function."""
     if len(buf) < 2:
@@ -108,10 +132,11 @@ class RtuRelay:
     faults (see ReplyFaults). `frames` keeps the last frames seen, for diagnosis.
     """
 
-    def __init__(self, faults, unit_id):
+    def __init__(self, faults, unit_id, port=None, baudrate=9600):
         self.faults = faults
         self.unit_id = unit_id
-        self.client_side = open_raw_pty()
+        # The board's side: a pty for the simulated board, or a real serial port.
+        self.client_side = open_raw_pty() if port is None else open_serial_port(port, baudrate)
         self.server_side = open_raw_pty()
         self.frames = []
         self._held = []
@@ -145,6 +170,8 @@ class RtuRelay:
     def close(self):
         for pty in (self.client_side, self.server_side):
             for fd in (pty.master, pty.slave):
+                if fd is None:
+                    continue
                 try:
                     os.close(fd)
                 except OSError:
