@@ -13,12 +13,37 @@ class CommandError(Exception):
 
 
 def cmd_demo(args):
-    """Run the netting core inside the MicroPython VM on the built-in PV scenario."""
-    proc = mpy.run_script("demo_netting.py", capture=False)
-    if proc.returncode != 0:
+    """The whole chain on a simulated PV day: meter, board, mpremote, sync, table and plot."""
+    if args.core:
+        proc = mpy.run_script("demo_netting.py", capture=False)
+        if proc.returncode != 0:
+            raise CommandError(
+                "the demo scenario failed inside MicroPython (exit %d)" % proc.returncode
+            )
+        return
+    from host import demo
+
+    try:
+        hours, facts = demo.run(args.out)
+    except demo.DemoError as exc:
+        raise CommandError(str(exc)) from None
+    lines, _ = demo.table(hours, facts)
+    print("\n".join(lines), flush=True)
+    wrong = demo.mismatches(hours)
+    if wrong:
         raise CommandError(
-            "the demo scenario failed inside MicroPython (exit %d)" % proc.returncode
+            "the records differ from the meter's registers in %d of %d hours (first %s)"
+            % (len(wrong), len(hours), wrong[0])
         )
+
+
+def demo_arguments(p):
+    p.add_argument(
+        "--core",
+        action="store_true",
+        help="only the netting core in the MicroPython VM on a built-in scenario (seconds)",
+    )
+    p.add_argument("--out", default="demo-out", help="directory for history.db and day.png")
 
 
 def cmd_sim_board(args):
@@ -501,7 +526,7 @@ def conformance_arguments(p):
 
 COMMANDS = {
     "deploy": (cmd_deploy, deploy_arguments),
-    "demo": (cmd_demo, lambda p: None),
+    "demo": (cmd_demo, demo_arguments),
     "sim board": (cmd_sim_board, sim_board_arguments),
     "sync": (cmd_sync, sync_arguments),
     "status": (cmd_status, link_arguments),

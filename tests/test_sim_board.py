@@ -2,6 +2,8 @@
 virtual time against the simulated meter, records checked against the meter's truth."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -131,6 +133,19 @@ def test_mpremote_stops_the_running_firmware_and_redeploys(tmp_path):
         sim.board.restart()
         sim.board.wait_ready()
         sim.step_to(30_000)
+
+
+def test_a_run_line_the_board_never_read_dies_with_its_power(tmp_path):
+    # A power cut right after a run line was sent (the power-cut torture's "anywhere"): the
+    # rebooted firmware must not get it and answer a time long past.
+    with Simulation(tmp_path, CONFIG) as sim:
+        sim.step_to(15_000)
+        os.kill(sim.board.proc.pid, signal.SIGSTOP)  # busy: the line stays unread
+        sim.board.send_run(sim.epoch_ms + 30_000)
+        sim.now_ms = 30_000
+        sim.power_cut(10 * 60_000)  # BoardError 'answered D ...' if the old line got through
+        assert sim.now_ms == 630_000
+        sim.step_to(645_000)
 
 
 def test_real_time_mode_runs_the_same_parts(tmp_path):

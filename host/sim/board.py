@@ -123,6 +123,9 @@ class SimBoard:
     def restart(self):
         self.kill()
         self._control_buf = b""
+        # Lines in flight die with the power: a run line the old firmware never read would
+        # otherwise reach the new one, which answers it with a time long past.
+        termios.tcflush(self._control[1], termios.TCIOFLUSH)
         self.start()
 
     def _relay_console(self):

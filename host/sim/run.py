@@ -51,7 +51,9 @@ class Simulation:
         self.board = None
         self.outage_pulses = {"import": 0, "export": 0}  # S0 pulses while the board was off
 
-    def start(self, deploy_firmware=True):
+    def start(self, deploy_firmware=True, deployer=None):
+        """Start meter, server and board; deploy_firmware: put the firmware on the board with
+        mpremote first, by deployer(device, board, config) if given (else host.deploy's)."""
         self.meter.advance_to(self.now_ms)
         baud = self.config.get("rs485", {}).get("baud", 9600)
         self.server = MeterServer(self.meter, self.map_name, baudrate=baud).start()
@@ -60,7 +62,7 @@ class Simulation:
         self.board.start()
         if deploy_firmware:
             time.sleep(0.2)  # let the REPL come up before mpremote talks to it
-            deploy(self.board.device, "unix_sim", self.config)
+            (deployer or deploy)(self.board.device, "unix_sim", self.config)
             self.board.restart()  # a reset: boot runs the deployed main.py
         self.board.wait_ready()
         self.board.set_clock(self.epoch_ms + self.now_ms)
