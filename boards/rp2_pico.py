@@ -18,15 +18,13 @@ MPY_ARCH = "armv6m"  # native code for the pulse handler; also runs on RP2350 (P
 
 
 def build(config):
-    import time
+    import sys
 
     import machine
 
-    from boards import Hardware, unique_id
-    from boards.drivers.clock import MachineRtc, TicksClock
     from boards.drivers.irqpins import machine_pulse_counter
-    from boards.drivers.rs485 import DeRs485, machine_parity, validate_rs485_config
-    from boards.drivers.watchdog import MachineWatchdog
+    from boards.drivers.machine_board import machine_hardware
+    from boards.drivers.rs485 import validate_rs485_config
     from netmeter.pulses import validate_pulse_config
 
     pulse_cfg = validate_pulse_config(config.get("pulses"))
@@ -36,24 +34,13 @@ def build(config):
         pulse_cfg,
         {"import": PIN_S0_IMPORT, "export": PIN_S0_EXPORT, "direction": PIN_DIRECTION},
     )
-    uart = machine.UART(
-        UART_ID,
-        baudrate=rs485_cfg["baud"],
-        bits=8,
-        parity=machine_parity(rs485_cfg["parity"]),
-        stop=rs485_cfg["stop_bits"],
-        tx=machine.Pin(PIN_UART_TX),
-        rx=machine.Pin(PIN_UART_RX),
-        timeout=0,
-    )
-    de = machine.Pin(PIN_RS485_DE, machine.Pin.OUT, value=0)
-    return Hardware(
-        NAME,
-        pulses=pulses,
-        rs485=DeRs485(uart, de, rs485_cfg["baud"]),
-        watchdog=MachineWatchdog(machine, config.get("watchdog_ms", 8000), WATCHDOG_MAX_MS),
-        clock=TicksClock(time.ticks_ms, time.ticks_diff, MachineRtc(machine.RTC())),
-        fs_root=FS_ROOT,
-        device_id=unique_id(machine),
-        record_capacity=RECORD_CAPACITY,
+    board = sys.modules[__name__]
+    return machine_hardware(
+        machine,
+        board,
+        config,
+        rs485_cfg,
+        pulses,
+        machine.Pin(PIN_UART_TX),
+        machine.Pin(PIN_UART_RX),
     )
