@@ -132,10 +132,6 @@ class App:
         self._last_ticks = now
         return self._mono_us
 
-    @property
-    def busy(self):
-        return self.poll_t is not None
-
     def step(self, now_ms):
         """Do what is due at now_ms without blocking; True while a meter poll is under way."""
         if self.poll_t is None:

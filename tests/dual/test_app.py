@@ -41,14 +41,9 @@ POWER = {"p_l1": 100.0, "q_l1": 0.0, "p_l2": 100.0, "q_l2": 0.0, "p_l3": 100.0, 
 CONFIG = {"netting": {"sources": ("power",), "billing": "power", "interval_min": 1}}
 
 
-class Collected:
-    """The records the app stored, read back from its store when asked."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def all(self):
-        return list(self.app.store.records(0))
+def stored(app):
+    """The records the app kept, read back from its store."""
+    return list(app.store.records(0))
 
 
 def test_poll_that_cannot_finish_before_the_next_is_refused():
@@ -61,7 +56,7 @@ def test_failed_read_books_nothing_and_flags_comm_error():
     app = App(hardware(), CONFIG)
     for t in range(0, 60001, 10000):
         app.feed(T0 + t, result({}, failed=True) if t == 30000 else result(POWER))
-    (rec,) = Collected(app).all()
+    (rec,) = stored(app)
     assert rec.flags & COMM_ERROR
     assert rec.a_plus == 5000  # 300 W for 60 s, integrated across the failed read
 
@@ -70,7 +65,7 @@ def test_rejected_pulses_and_an_unset_clock_flag_the_interval():
     app = App(hardware(pulses=(0, 0, 3), clock_set=False), CONFIG)
     app.feed(T0, result(POWER))
     app.feed(T0 + 60000, result(POWER))
-    (rec,) = Collected(app).all()
+    (rec,) = stored(app)
     assert rec.flags & PULSES_REJECTED and rec.flags & CLOCK_INVALID
 
 
