@@ -42,6 +42,17 @@ def test_a_cross_check_switched_off_misses_the_stuck_register(tmp_path):
     assert "expected SOURCE_MISMATCH, never seen" in result.problems
 
 
+def test_a_reply_fault_the_meter_never_sent_fails_the_scenario(tmp_path):
+    # 1000 noisy replies cannot all go out in 20 minutes of 15 s polls: the fault was not
+    # (wholly) exercised, and the suite says so rather than passing on clean replies.
+    scenario = SCENARIOS["garbage"]
+    ((t, name, _),) = scenario.faults
+    longer = dataclasses.replace(scenario, faults=((t, name, 1000),))
+    result = run_scenario(longer, tmp_path / "longer")
+    assert not result.passed
+    assert result.problems == ["reply faults never sent: garbage"]
+
+
 def test_command_prints_the_table_and_writes_the_report(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "host", "conformance", "--sim", "--scenario", "steady-import",

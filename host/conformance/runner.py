@@ -174,9 +174,13 @@ def run_scenario(scenario, directory, deploy_with_mpremote=False, realtime=None)
                 records = [decode(raw) for raw in link.pull_all(0)]
         else:
             records = sim.records()
+        unused = sim.server.faults.active()  # counted reply faults the meter never sent
     finally:
         sim.stop()
     result = check(scenario, sim, records, frames)
+    if unused:
+        result.problems.append("reply faults never sent: %s" % ", ".join(unused))
+        result.passed = False
     result.wall_s = time.monotonic() - started
     result.simulated_s = (scenario.end_ms - scenario.start_ms) / 1000
     return result

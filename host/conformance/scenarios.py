@@ -195,6 +195,15 @@ SCENARIOS = [
         expect={"SOURCE_MISMATCH": (at(12, 14), at(12, 18))},
     ),
     Scenario(
+        "garbage",
+        "20 replies preceded by line noise (00 FF 55): the master skips the bytes before "
+        "the frame and takes the reply, so nothing is lost and nothing is flagged",
+        STEADY,
+        hours=0.5,
+        interval_min=5,
+        faults=((at(12, 10), "garbage", 20),),
+    ),
+    Scenario(
         "wrong-unit",
         "12 replies from unit id 2 (valid CRC)",
         STEADY,
