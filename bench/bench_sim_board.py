@@ -1,7 +1,9 @@
 """The firmware on the simulated board at 1-second polling: simulated seconds per wall-clock
-second over a simulated day, the firmware's peak live heap, and its longest loop step."""
+second over a simulated day, and the firmware's peak live heap, running alone and then with
+a host on the link (every record pulled, status, log, trace and a signed config push)."""
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -9,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from host.link import Link  # noqa: E402
 from host.sim.run import Simulation  # noqa: E402
 from host.sim.site import HOUR_MS  # noqa: E402
 
@@ -24,12 +27,22 @@ def main(argv=None):
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours (24)")
     args = parser.parse_args(argv)
     span = int(args.hours * HOUR_MS)
-    with tempfile.TemporaryDirectory() as tmp, Simulation(tmp, CONFIG) as sim:
-        start = time.monotonic()
-        sim.run(span, 1000)
-        wall = time.monotonic() - start
-        live, total = sim.heap()
-        records = len(sim.records())
+    key = os.urandom(32)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "link.key").write_text(key.hex())
+        with Simulation(tmp, CONFIG) as sim:
+            start = time.monotonic()
+            sim.run(span, 1000)
+            wall = time.monotonic() - start
+            live, total = sim.heap()
+            records = len(sim.records())
+            with Link.open(sim.board.device, key=key, timeout=5.0) as link:
+                pulled = len(link.pull_all(0))
+                link.status()
+                link.log()
+                link.trace()
+                link.put_config(dict(CONFIG, poll_period_s=2))
+            live_link, _ = sim.heap()
     print(
         "simulated board, 1-second polling, %.1f simulated hours in %.1f s wall"
         % (args.hours, wall)
@@ -37,7 +50,9 @@ def main(argv=None):
     print("simulated seconds per wall-clock second: %.0f" % (span / 1000 / wall))
     print("lockstep steps per second: %.0f (one Modbus poll each)" % (span / 1000 / wall))
     print("records closed: %d" % records)
-    print("firmware heap: %d bytes live at most (sampled after a collect), of %d" % (live, total))
+    print("firmware heap, %d bytes in all (-X heapsize=%s):" % (total, sim.heapsize))
+    print("  running alone: %d bytes live at most (sampled after a collect)" % live)
+    print("  with a host on the link (%d records pulled, config pushed): %d" % (pulled, live_link))
 
 
 if __name__ == "__main__":

@@ -88,8 +88,8 @@ class SimControl:
                 return int(parts[1])
             elif parts[0] == "K":
                 self.armed = [parts[1], int(parts[2])]
-            elif parts[0] == "M":
-                self.send("M %d %d" % heap_watch(False))
+            elif parts[0] == "M":  # a sample now too: the link server may be loaded
+                self.send("M %d %d" % heap_watch(True))
         return None
 
 

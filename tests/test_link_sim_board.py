@@ -24,10 +24,7 @@ CONFIG = {
 def board(tmp_path_factory):
     directory = tmp_path_factory.mktemp("linkboard")
     (directory / "link.key").write_text(KEY.hex())
-    # 256k, not the board's 128k: at the time of writing the firmware itself (before the link
-    # is built) no longer boots in 128k, and INFO ran out of memory at 192k;
-    # tests/test_sim_board.py holds the heap budget.
-    sim = Simulation(directory, CONFIG, heapsize="256k")
+    sim = Simulation(directory, CONFIG)  # in the board's heap (host.sim.board.BOARD_HEAP)
     sim.start()
     try:
         sim.run(31 * 60_000, 15_000)  # six closed 5-minute intervals

@@ -34,6 +34,15 @@ BOOT = (
 )
 
 
+# The simulated board's heap: 128 KB as a 32-bit board has it. The "w" suffix is the unix
+# port's own: the size is given for 4-byte words and scaled to this VM's word, so on a 64-bit
+# host (8-byte pointers, 32-byte GC blocks) objects get the room they have on the board
+# (259,072 bytes here). A plain 128k on this host would be about half a 32-bit board's
+# 128 KB: the firmware's code alone (it lives in the heap when loaded from .mpy) takes
+# ~115 KB of it. See README, "Memory".
+BOARD_HEAP = "128wK"
+
+
 class BoardError(RuntimeError):
     pass
 
@@ -56,7 +65,7 @@ def _set_mode(fd, isig):
 class SimBoard:
     """Start, stop, kill and restart the board; step it in lockstep virtual time."""
 
-    def __init__(self, directory, heapsize="256k"):
+    def __init__(self, directory, heapsize=BOARD_HEAP):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.heapsize = heapsize

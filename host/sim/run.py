@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from host.deploy import deploy
-from host.sim.board import BoardError, SimBoard
+from host.sim.board import BOARD_HEAP, BoardError, SimBoard
 from host.sim.meter import SimMeter
 from host.sim.modbus import MeterServer
 from shared.record import SIZE, decode
@@ -36,7 +36,7 @@ class Simulation:
         meter=None,
         map_name="generic",
         epoch_ms=DAY0_UTC_MS,
-        heapsize="256k",
+        heapsize=BOARD_HEAP,
         start_ms=0,
     ):
         self.dir = Path(directory)
