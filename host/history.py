@@ -13,28 +13,13 @@ import time
 from pathlib import Path
 
 from shared.crc import crc32
-from shared.record import BODY_SIZE, SIZE, RecordError, decode, flag_names
+from shared.record import BODY_SIZE, FIELDS, SIZE, RecordError, decode, flag_names
 
 LINK_AT = 56
 LINK_SIZE = 16
-COLUMNS = (
-    "seq",
-    "start_utc",
-    "duration_s",
-    "flags",
-    "source",
-    "interval_min",
-    "a_plus",
-    "a_minus",
-    "net",
-    "q1",
-    "q2",
-    "q3",
-    "q4",
-    "pulses_import",
-    "pulses_export",
-    "link",
-)
+# The record's fields as columns (shared/record.py FIELDS), the key and time first.
+_FIRST = ("seq", "start_utc", "duration_s", "flags")
+COLUMNS = _FIRST + tuple(f for f in FIELDS if f not in _FIRST + ("version",))
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     device_id TEXT NOT NULL,
