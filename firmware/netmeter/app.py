@@ -1,16 +1,16 @@
 # The firmware's one orchestrating loop: poll the meter, take pulses, net, close, store.
 import json
 import time
-from binascii import hexlify, unhexlify
+from binascii import hexlify
 
 from netmeter import errlog as codes
-from netmeter.atomic import read_atomic, write_atomic
+from netmeter.atomic import write_atomic
 from netmeter.errlog import ErrorLog
 from netmeter.netting import make_accumulator
 from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
 from netmeter.store import YEAR_15MIN, RecordStore
-from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED, decode
+from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
 from shared.regmap import RegisterMap, mwh_per_count
 
 CHECKPOINT = "/checkpoint.json"
@@ -114,12 +114,15 @@ class App:
         self.errlog = ErrorLog(root + "/errors.log")
         capacity = cfg["capacity"] or getattr(hw, "record_capacity", None) or YEAR_15MIN
         self.store = RecordStore(root + "/records", self.device_id, capacity)
-        self._note_store(self.store.open(), None)
         self.checkpoint_path = root + CHECKPOINT
         self.checkpoint_ms = cfg["checkpoint_s"] * 1000
         self.last_checkpoint_ms = None
         self.trace = FrameTrace(TRACE_FRAMES)
-        self.recover()
+        # Boot-only code (the runner forgets it after boot): open the store, then carry on.
+        from netmeter.recovery import note_open, recover
+
+        note_open(self, self.store.open())
+        recover(self)
         self._ticks = _ticks_us
         self._last_ticks = self._ticks()
         self._mono_us = 0
@@ -211,7 +214,7 @@ class App:
         for record in records:
             self.store.append(record)
             self.fault("after-append")
-        self._note_store(None, t)
+        self._note_drops(t)
 
     def checkpoint(self, t, pending=()):
         self.fault("before-checkpoint")
@@ -223,38 +226,10 @@ class App:
         self.last_checkpoint_ms = t
         self.fault("after-checkpoint")
 
-    def recover(self):
-        """Boot: carry on from the checkpoint; append what it held but the store lacks."""
-        payload = read_atomic(self.checkpoint_path)
-        store = self.store
-        if payload is None:
-            self.acc.seq = store.next_seq or 0
-            return
-        state = json.loads(payload)
-        self.acc.restore(state["acc"])
-        for raw in state["pending"]:
-            record = decode(unhexlify(raw))
-            if store.next_seq is None or record.seq == store.next_seq:
-                record.link = bytes(16)
-                store.append(record)
-        if store.next_seq is not None and store.next_seq != self.acc.seq:
-            # The store went on past this checkpoint (or lost its tail): trust the store.
-            self.errlog.log(
-                0, codes.CHAIN, "checkpoint seq %d, store %d" % (self.acc.seq, store.next_seq)
-            )
-            self.acc = make_accumulator(self.netting_config)
-            self.acc.seq = store.next_seq
-
-    def _note_store(self, report, t):
-        """Put what the store reports (torn records, chain problems, drops) in the error log."""
-        now = t if t is not None else 0
-        if report is not None:
-            if report["torn_bytes"]:
-                self.errlog.log(now, codes.TORN_RECORD, "%d bytes" % report["torn_bytes"])
-            for problem in report["problems"]:
-                self.errlog.log(now, codes.CHAIN, problem)
+    def _note_drops(self, t):
+        """Put the store's drops for capacity in the error log."""
         for event in self.store.take_events():
-            self.errlog.log(now, codes.RECORDS_DROPPED, "seq %d..%d" % (event[1], event[2]))
+            self.errlog.log(t, codes.RECORDS_DROPPED, "seq %d..%d" % (event[1], event[2]))
 
     def _log_poll(self, t, result, rejected):
         for _read, error in result.errors:

@@ -57,6 +57,7 @@ def main(config_path="config.json"):
         forget_module(name)
     app = App(hw, config, regmap)
     regmap = None  # the app keeps the quantities it polls; the rest of the map can go
+    forget_module("netmeter.recovery")  # opening the store and the checkpoint: boot only
     from netmeter.linkservice import make_link
 
     app.link = make_link(app, hw, config)

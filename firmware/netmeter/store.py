@@ -21,14 +21,12 @@ except ImportError:
 
 YEAR_15MIN = const(35040)  # one year of 15-minute intervals
 SEGMENT_RECORDS = const(192)  # two days at 15 minutes: 14,592 bytes per segment file
-_LINK_AT = const(56)  # the link field's offset: the chain hashes the 56 bytes before it
-_SEQ_AT = const(4)
+LINK_AT = const(56)  # the link field's offset: the chain hashes the 56 bytes before it
 _STATE_VERSION = const(1)
 # version, ack_next, anchor_seq, drop_flag_seq, dropped_total, last_drop_first,
 # last_drop_last, anchor_link
 _STATE = "<BIIIIII16s"
 _NONE = const(0xFFFFFFFF)
-_MAX_PROBLEMS = const(100)
 _ZERO_LINK = bytes(LINK_SIZE)
 
 
@@ -48,7 +46,7 @@ def chain_link(prev_link, data):
     the previous link followed by bytes 0..55 of the record (every field from version to
     pulses_export, seq included, as encoded), truncated to 16 bytes."""
     h = sha256(prev_link)
-    h.update(data[:_LINK_AT])
+    h.update(data[:LINK_AT])
     return h.digest()[:LINK_SIZE]
 
 
@@ -61,68 +59,6 @@ def _size(path):
         return os.stat(path)[6]
     except OSError:
         return -1
-
-
-def _crc_ok(buf):
-    (stored,) = struct.unpack_from("<I", buf, BODY_SIZE)
-    return stored == crc32(memoryview(buf)[:BODY_SIZE])
-
-
-def _seq_of(buf):
-    return struct.unpack_from("<I", buf, _SEQ_AT)[0]
-
-
-class _ChainCheck:
-    """Consumes raw records in file order and names every break: CRC, seq, link."""
-
-    def __init__(self, prev_seq, prev_link, problems):
-        self.prev_seq = prev_seq  # None: the first record's seq is taken as it is
-        self.prev_link = prev_link  # None: the first record's link is not checked
-        self.problems = problems
-        self.more = 0
-
-    def problem(self, text):
-        if len(self.problems) < _MAX_PROBLEMS:
-            self.problems.append(text)
-        else:
-            self.more += 1
-
-    def feed(self, buf):
-        expected = None if self.prev_seq is None else self.prev_seq + 1
-        if not _crc_ok(buf):
-            seq = expected if expected is not None else _seq_of(buf)
-            self.problem("seq %d: CRC mismatch (damaged record)" % seq)
-            self.prev_seq = seq
-            self.prev_link = bytes(buf[_LINK_AT:BODY_SIZE])
-            return
-        seq = _seq_of(buf)
-        if expected is not None and seq != expected:
-            if seq > expected:
-                if seq == expected + 1:
-                    self.problem("seq gap %d (record missing)" % expected)
-                else:
-                    self.problem("seq gap %d..%d (records missing)" % (expected, seq - 1))
-            else:
-                self.problem(
-                    "seq %d: follows seq %d (inserted or duplicated record)" % (seq, self.prev_seq)
-                )
-        try:
-            decode(buf)
-        except RecordError as exc:
-            self.problem("seq %d: %s" % (seq, exc))
-        link = bytes(buf[_LINK_AT:BODY_SIZE])
-        if self.prev_link is not None and chain_link(self.prev_link, buf) != link:
-            self.problem(
-                "seq %d: link does not follow seq %s (edited, inserted or deleted record)"
-                % (seq, "%d" % self.prev_seq if self.prev_seq is not None else "before it")
-            )
-        self.prev_seq = seq
-        self.prev_link = link
-
-    def finish(self):
-        if self.more:
-            self.problems.append("... and %d more problems" % self.more)
-        return self.problems
 
 
 class RecordStore:
@@ -198,7 +134,7 @@ class RecordStore:
         raw = self._read_at(self._segs[i], self._seg_count(i) - 1)
         if raw is None:
             raise StoreError("segment %s: cannot read its last record" % _seg_name(self._segs[i]))
-        return bytes(raw[_LINK_AT:BODY_SIZE])
+        return bytes(raw[LINK_AT:BODY_SIZE])
 
     # -- persisted state (ack point, chain anchor, pending drop flag) ----------------------
 
@@ -242,106 +178,10 @@ class RecordStore:
     def open(self):
         """Scan the directory, finish an interrupted deletion, discard a torn tail record and
         check the chain across the tail. Returns {records, first_seq, next_seq, torn_bytes,
-        removed, problems}."""
-        if _size(self.root) < 0:
-            os.mkdir(self.root)
-        has_state = self._load_state()
-        segs = []
-        removed = []
-        for name in os.listdir(self.root):
-            if name.endswith(".seg.tmp"):
-                # A torn-tail rewrite cut before its rename: the segment itself is intact.
-                os.remove(self.root + "/" + name)
-                removed.append(name)
-            elif name.endswith(".seg") and len(name) == 14:
-                segs.append(int(name[:10]))
-        segs.sort()
-        if has_state:
-            # A deletion cut after the state was written: finish it (the anchor says which).
-            while segs and self._anchor_seq is not None:
-                first = segs[0]
-                n = _size(self._path(first)) // SIZE
-                if len(segs) > 1 and first + n <= self._anchor_seq:
-                    os.remove(self._path(first))
-                    removed.append(_seg_name(first))
-                    segs.pop(0)
-                else:
-                    break
-        self._segs = segs
-        problems = []
-        torn = self._recover_tail(problems, removed)
-        if self._segs:
-            if not has_state or self._anchor_seq != self._segs[0]:
-                if has_state:
-                    problems.append(
-                        "first segment starts at seq %d, state says %d"
-                        % (self._segs[0], self._anchor_seq)
-                    )
-                self._anchor_seq = self._segs[0]
-        elif has_state:
-            self._next = self._anchor_seq
-            self._head = self._anchor_link
-        if self._flag_seq and self._next is not None and self._next > self._flag_seq:
-            self._flag_seq = 0  # the flagged record is already stored
-        self._opened = True
-        return {
-            "records": self.count,
-            "first_seq": self.first_seq,
-            "next_seq": self._next,
-            "torn_bytes": torn,
-            "removed": removed,
-            "problems": problems,
-        }
+        removed, problems}. The code is netmeter.recovery's: boot-only, forgotten after boot."""
+        from netmeter.recovery import open_store
 
-    def _recover_tail(self, problems, removed):
-        """Find the tail's last whole record in sequence; rewrite without what follows it."""
-        torn = 0
-        buf = self._buf
-        while self._segs:
-            first = self._segs[-1]
-            path = self._path(first)
-            size = _size(path)
-            # Torn: trailing bytes short of a record, and trailing records whose CRC fails
-            # (a cut mid-write, or garbage behind the last record). A bad record followed by
-            # a good one is damage, not a tear: it stays, and verify names it.
-            valid = 0
-            with open(path, "rb") as f:
-                i = 0
-                while self._read_into(f, buf):
-                    i += 1
-                    if _crc_ok(buf):
-                        valid = i
-            keep = valid * SIZE
-            if keep < size:
-                torn += size - keep
-                self._rewrite_prefix(path, keep)
-                if keep == 0:
-                    removed.append(_seg_name(first))
-                    self._segs.pop()
-                    continue
-            self._tail_n = valid
-            break
-        if not self._segs:
-            self._tail_n = 0
-            return torn
-        # The chain across the tail, from the last link of the segment before it.
-        n = len(self._segs)
-        if n > 1:
-            prev_seq = self._segs[-1] - 1
-            prev_link = self._last_link_of(n - 2)
-        elif self._anchor_seq == self._segs[0] or self._anchor_seq is None:
-            prev_seq, prev_link = self._segs[0] - 1, self._anchor_link
-        else:
-            prev_seq, prev_link = None, None
-        check = _ChainCheck(prev_seq, prev_link, problems)
-        with open(self._path(self._segs[-1]), "rb") as f:
-            for _ in range(self._tail_n):
-                self._read_into(f, buf)
-                check.feed(buf)
-        check.finish()
-        self._next = self._segs[-1] + self._tail_n
-        self._head = bytes(buf[_LINK_AT:BODY_SIZE])
-        return torn
+        return open_store(self)
 
     def _rewrite_prefix(self, path, nbytes):
         """Keep the first nbytes of path: copy them to path.tmp, then rename it over path.
@@ -411,7 +251,7 @@ class RecordStore:
         data = bytearray(record.encode())  # validates every field before anything changes
         self._make_room(record.seq, rotate)
         link = chain_link(self._head, data)
-        data[_LINK_AT:BODY_SIZE] = link
+        data[LINK_AT:BODY_SIZE] = link
         struct.pack_into("<I", data, BODY_SIZE, crc32(memoryview(data)[:BODY_SIZE]))
         if rotate:
             path, mode = self._path(record.seq), "wb"
@@ -558,27 +398,11 @@ class RecordStore:
 
     def verify(self, from_seq=None):
         """Walk the log from from_seq (default: the first stored record), streaming, and
-        return a list of problems, each naming a seq; [] when the chain is whole."""
-        problems = []
-        if not self._segs:
-            return problems
-        start = self._segs[0] if from_seq is None else max(from_seq, self._segs[0])
-        if start >= self._next:
-            return problems
-        if start == self._segs[0]:
-            check = _ChainCheck(start - 1, self._anchor_link, problems)
-        else:
-            i = self._seg_index(start - 1)
-            raw = self._read_at(self._segs[i], start - 1 - self._segs[i])
-            link = None if raw is None else bytes(raw[_LINK_AT:BODY_SIZE])
-            check = _ChainCheck(start - 1, link, problems)
-        for _, raw in self._scan(start, bytearray(SIZE)):
-            check.feed(raw)
-        if check.prev_seq is not None and check.prev_seq + 1 < self._next:
-            check.problem(
-                "seq gap %d..%d (records missing)" % (check.prev_seq + 1, self._next - 1)
-            )
-        return check.finish()
+        return a list of problems, each naming a seq; [] when the chain is whole
+        (netmeter.recovery)."""
+        from netmeter.recovery import verify
+
+        return verify(self, from_seq)
 
     # -- acknowledgement and drops ----------------------------------------------------------
 
