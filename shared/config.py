@@ -4,7 +4,7 @@
 # The meter map is checked by building it (shared.mapconfig), the pulse inputs by
 # netmeter.pulses and the RS-485 line by boards.drivers.rs485, so each rule lives once.
 
-POLL_PERIODS_S = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)  # each divides a minute
+POLL_PERIODS_S = tuple(p for p in range(1, 61) if 60 % p == 0)  # polls meet every boundary
 INTERVALS_MIN = (1, 5, 10, 15, 30, 60)
 SOURCES = ("registers", "power", "pulses")
 SUMMATIONS = ("vector", "arithmetic")

@@ -2,7 +2,7 @@
 from storetest import fresh_dir
 
 from dualtest import raises
-from netmeter.app import App
+from netmeter.app import App, app_config
 from netmeter.poller import PollResult
 from shared.record import CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
 
@@ -110,3 +110,11 @@ def test_a_rejected_config_is_refused_and_logged_and_the_old_one_stays():
     import os
 
     assert "config.json" not in os.listdir(hw.fs_root)  # nothing was written
+
+
+def test_poll_period_must_divide_a_minute():
+    for period in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60):
+        assert app_config({"poll_period_s": period})["poll_period_s"] == period
+    for period in (0, 7, 45, 90, -15, 15.0, "15"):
+        message = str(raises(ValueError, app_config, {"poll_period_s": period}))
+        assert message.startswith("poll_period_s=%r: must divide 60 s" % (period,)), message
