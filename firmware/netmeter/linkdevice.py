@@ -81,18 +81,15 @@ class AppDevice:
         return self.config
 
     def put_config(self, cfg):
-        from shared.config import validate
-
         if isinstance(cfg, dict) and "board" not in cfg and "board" in self.config:
             cfg["board"] = self.config["board"]
         try:
-            validate(cfg)
+            _validate(cfg)
         except ValueError as exc:
             from netmeter.errlog import CONFIG_REJECTED
 
             self.app.errlog.log(self.hw.clock.now_ms(), CONFIG_REJECTED, str(exc))
             raise
-        _forget("shared.mapconfig")  # boot-only code: give its heap back
         from netmeter.atomic import replace_file
 
         replace_file(self.root + "/" + CONFIG_FILE, json.dumps(cfg).encode())
@@ -139,7 +136,22 @@ def load_key(path):
         return None
 
 
-def _forget(name):
-    import sys
+# What validating a config loads: a PUT_CONFIG is rare, so its heap is given back at once.
+CONFIG_CHECK_MODULES = (
+    "shared.config",
+    "shared.mapconfig",
+    "netmeter.pulseconfig",
+    "boards.drivers.rs485",
+)
 
-    sys.modules.pop(name, None)
+
+def _validate(cfg):
+    from shared.config import validate
+
+    try:
+        validate(cfg)
+    finally:
+        validate = None
+        from netmeter.runner import forget_modules
+
+        forget_modules(CONFIG_CHECK_MODULES)

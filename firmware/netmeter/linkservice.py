@@ -73,18 +73,11 @@ class LinkService:
 
     def drop_server(self):
         """Give the server's heap back: the server, its buffers and its modules' code."""
-        import gc
-        import sys
+        from netmeter.runner import forget_modules
 
         self.stats = self.server.stats
         self.server = None
-        for name in SERVER_MODULES:
-            sys.modules.pop(name, None)
-            package, _, leaf = name.rpartition(".")
-            parent = sys.modules.get(package)
-            if parent is not None and hasattr(parent, leaf):
-                delattr(parent, leaf)
-        gc.collect()
+        forget_modules(SERVER_MODULES)
 
 
 def make_link(app, hw, config, root=None, console=None):

@@ -24,12 +24,15 @@ def run_forever(app, hw, idle_ms=5):
             time.sleep_ms(idle_ms)
 
 
-def forget_module(name):
-    """Let the GC take back a module needed only at boot (its code lives in RAM)."""
-    sys.modules.pop(name, None)
-    package, _, leaf = name.rpartition(".")
-    if package in sys.modules and hasattr(sys.modules[package], leaf):
-        delattr(sys.modules[package], leaf)
+def forget_modules(names):
+    """Let the GC take back modules no longer needed (their code lives in RAM): out of
+    sys.modules and off their package, which an import also binds them to."""
+    for name in names:
+        sys.modules.pop(name, None)
+        package, _, leaf = name.rpartition(".")
+        parent = sys.modules.get(package)
+        if parent is not None and hasattr(parent, leaf):
+            delattr(parent, leaf)
     gc.collect()
 
 
@@ -40,7 +43,7 @@ def build_regmap(config):
 
     regmap = build_map(config.get("meter", {"MAP": "generic"}))
     del build_map
-    forget_module("shared.mapconfig")
+    forget_modules(("shared.mapconfig",))
     return regmap
 
 
@@ -53,11 +56,10 @@ def main(config_path="config.json"):
     board = boards.load(config.get("board", "unix_sim"))
     hw = board.build(config)
     board = None
-    for name in BOOT_ONLY:
-        forget_module(name)
+    forget_modules(BOOT_ONLY)
     app = App(hw, config, regmap)
     regmap = None  # the app keeps the quantities it polls; the rest of the map can go
-    forget_module("netmeter.recovery")  # opening the store and the checkpoint: boot only
+    forget_modules(("netmeter.recovery",))  # opening the store and the checkpoint: boot only
     from netmeter.linkservice import make_link
 
     app.link = make_link(app, hw, config)

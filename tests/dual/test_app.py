@@ -112,6 +112,23 @@ def test_a_rejected_config_is_refused_and_logged_and_the_old_one_stays():
     assert "config.json" not in os.listdir(hw.fs_root)  # nothing was written
 
 
+def test_an_accepted_config_is_written_and_the_validation_code_given_back():
+    import os
+    import sys
+
+    import shared
+    from netmeter.linkdevice import CONFIG_CHECK_MODULES, AppDevice
+
+    hw = hardware()
+    app = App(hw, CONFIG)
+    device = AppDevice(app, hw, {"board": "unix_sim"}, hw.fs_root)
+    device.put_config({"poll_period_s": 2, "meter": {"MAP": "generic"}})
+    assert app.config_pending and "config.json" in os.listdir(hw.fs_root)
+    for name in CONFIG_CHECK_MODULES:
+        assert name not in sys.modules, name  # a PUT_CONFIG is rare: its code is not kept
+    assert not hasattr(shared, "config") and not hasattr(shared, "mapconfig")
+
+
 def test_poll_period_must_divide_a_minute():
     for period in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60):
         assert app_config({"poll_period_s": period})["poll_period_s"] == period
