@@ -6,7 +6,6 @@ from binascii import hexlify
 from netmeter import errlog as codes
 from netmeter.atomic import write_atomic
 from netmeter.errlog import ErrorLog
-from netmeter.netting import make_accumulator
 from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
 from netmeter.store import YEAR_15MIN, RecordStore
@@ -76,6 +75,8 @@ class App:
             netting["register_wrap_bits"] = None if energy.is_float else energy.bits
         self.uses_power = "power" in sources
         self.netting_config = netting
+        from netmeter.netting import make_accumulator  # boot only: forgotten after boot
+
         self.acc = make_accumulator(netting)
         # The line's baud is the board's (config "rs485"); the master times silences by it.
         master = RtuMaster(hw.rs485.baud, cfg["timeout_ms"] * 1000, cfg["retries"])

@@ -7,6 +7,9 @@ import time
 # Modules only a board's build() needs (config validation, wiring helpers); forgotten after it.
 # A module whose objects live on (DeRs485 on rp2) stays in the heap but costs nothing more.
 BOOT_ONLY = ("netmeter.pulseconfig", "boards.drivers.rs485", "boards.drivers.irqpins")
+# Modules only building the app needs (opening the store, the checkpoint, the netting core's
+# builder); forgotten after it.
+APP_BOOT_ONLY = ("netmeter.recovery", "netmeter.netting")
 
 
 def load_config(path="config.json"):
@@ -59,7 +62,7 @@ def main(config_path="config.json"):
     forget_modules(BOOT_ONLY)
     app = App(hw, config, regmap)
     regmap = None  # the app keeps the quantities it polls; the rest of the map can go
-    forget_modules(("netmeter.recovery",))  # opening the store and the checkpoint: boot only
+    forget_modules(APP_BOOT_ONLY)
     from netmeter.linkservice import make_link
 
     app.link = make_link(app, hw, config)
