@@ -47,18 +47,12 @@ def build(config, ticks_ms=None, clock=None, control=None):
     idle at the inactive level of the configured edge.
     """
     from boards import Hardware
-    from boards.drivers.clock import TicksClock
     from boards.drivers.irqpins import attach_pulse_irqs
     from boards.drivers.pty import PtyRs485
     from boards.drivers.rs485 import validate_rs485_config
     from boards.drivers.watchdog import RecordingWatchdog
     from netmeter.pulse_counter import PulseCounter
-    from netmeter.pulses import (
-        EDGE_FALLING,
-        WIRING_DIRECTION,
-        ticks_diff,
-        validate_pulse_config,
-    )
+    from netmeter.pulses import EDGE_FALLING, WIRING_DIRECTION, validate_pulse_config
 
     if ticks_ms is None:
         # Started by the simulator: it wrote where the meter's line and its control are.
@@ -83,7 +77,10 @@ def build(config, ticks_ms=None, clock=None, control=None):
         pulse_cfg, direction_pin=pins.get("direction"), ticks_ms=ticks_ms
     )
     attach_pulse_irqs(pulses, pins, pulse_cfg["wiring"], SimPin.IRQ_FALLING | SimPin.IRQ_RISING)
-    if clock is None:
+    if clock is None:  # the simulator brings its own (VirtualClock): no TicksClock code then
+        from boards.drivers.clock import TicksClock
+        from netmeter.pulses import ticks_diff
+
         clock = TicksClock(ticks_ms, ticks_diff)
     hw = Hardware(
         NAME,
