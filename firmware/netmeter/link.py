@@ -78,7 +78,11 @@ class LinkServer:
         self._cached = None  # (tag, response) of the last authenticated request
         self.stats = {"frames": 0, "dropped": 0, "errors": 0, "refused": 0}
 
-    def receive(self, data):
+    def receive(self, data, write=None):
+        """The replies to the frames in data, each given to write(reply) as soon as it is
+        made; without write, joined and returned. On a board, pass write: four pipelined
+        PULL pages joined need one 5.4 KB block, which a fragmented heap may not have (the
+        MemoryError then lost every reply of the batch); one at a time they need 1.3 KB."""
         out = b""
         try:
             events = self.decoder.feed(data)
@@ -87,8 +91,13 @@ class LinkServer:
             return out
         for event in events:
             reply = self._answer(event)
-            if reply:
+            if not reply:
+                continue
+            if write is None:
                 out += reply
+            else:
+                write(reply)
+            reply = None  # let the next reply reuse the heap this one took
         return out
 
     def _answer(self, event):

@@ -67,9 +67,9 @@ class LinkService:
             if self.stats is not None:
                 self.server.stats = self.stats
         self._last_rx = self._ticks()
-        reply = self.server.receive(data)
-        if reply:
-            self.console.write(reply)
+        # Each reply is written as it is made: joined, pipelined pages need a block of
+        # several KB (netmeter.link LinkServer.receive).
+        self.server.receive(data, self.console.write)
 
     def drop_server(self):
         """Give the server's heap back: the server, its buffers and its modules' code."""
