@@ -15,9 +15,8 @@ from shared.linkproto import MAX_PAGE
 from shared.record import SIZE, RecordError, decode, flag_names
 
 # PULL requests in flight at once: one round trip brings this many pages. The device
-# answers them from one console read in one write: 2 pages are ~2.7 KB. With 4 (~5.3 KB,
-# over a pty's 4 KB buffer) replies were lost now and then on the simulated board (each
-# costing a timeout), likely where StdioConsole.write takes a None (EAGAIN) for all written.
+# answers them from one console read, writing each ~1.3 KB page as it is made (joined, the
+# 5.4 KB block sometimes failed in its fragmented heap, and all four replies were lost).
 PIPELINE = 4
 
 
