@@ -24,7 +24,6 @@ BODY_SIZE = const(72)
 SOURCE_PULSES = const(1)
 SOURCE_REGISTERS = const(2)
 SOURCE_POWER = const(3)
-SOURCE_NAMES = {SOURCE_PULSES: "pulses", SOURCE_REGISTERS: "registers", SOURCE_POWER: "power"}
 
 # Quality flags. Bits 1, 2, 5, 6 and 7 keep their DLMS/COSEM load-profile status meaning.
 CLOCK_INVALID = const(1 << 1)  # clock not set since boot: the times are not trustworthy
