@@ -16,6 +16,8 @@ from shared import linkproto as lp
 from shared.auth import parse_key
 from shared.frame import E_VERSION, RESPONSE, VERSION, Decoder, Dropped, encode
 
+OOM_PAUSE_S = 0.05  # before asking again a read the board lacked the heap for
+
 
 class LinkError(RuntimeError):
     """An expected failure of the link; str() is the message for the user."""
@@ -139,14 +141,19 @@ class Link:
             body = lp.request_body(code, args, self.key, rid, self._next_counter())
         frame = encode(rid, code, body)
         echoed = False
+        reply = None
         for _attempt in range(self.retries + 1):
             # The same frame again: a signed request retried is answered from the device's
             # cache, not refused as a replay.
             self.transport.write(frame)
             reply, echo = self._wait(rid, code)
             echoed = echoed or echo
-            if reply is not None:
+            if reply is not None and not self._short_of_memory(code, reply):
                 return self._result(code, reply)
+            if reply is not None:
+                time.sleep(OOM_PAUSE_S)  # the board's GC gets a moment; then again
+        if reply is not None:
+            return self._result(code, reply)  # out of memory every time: say so
         if echoed:
             raise NoFirmware(
                 "%s echoes requests back: it is at the REPL, not running netmeter (reset it)"
@@ -160,6 +167,16 @@ class Link:
         raise LinkTimeout(
             "%s did not answer %s within %.1f s (%d tries)"
             % (self.name, lp.COMMAND_NAMES.get(code, code), self.timeout, self.retries + 1)
+        )
+
+    @staticmethod
+    def _short_of_memory(code, reply):
+        """A read the board could not answer for want of heap this once: worth asking again
+        (reads change nothing; a signed change is not retried on it)."""
+        return (
+            code not in lp.AUTHENTICATED
+            and reply.code & 0x7F == lp.E_FAILED
+            and reply.body == lp.OUT_OF_MEMORY.encode()
         )
 
     def _noise_hint(self):
@@ -267,7 +284,10 @@ class Link:
         out = []
         for seq, rid in zip(starts, rids):
             reply = replies.get(rid)
-            out.append(lp.parse_pull(self._result(lp.PULL, reply)) if reply else self.pull(seq))
+            if reply is None or self._short_of_memory(lp.PULL, reply):
+                out.append(self.pull(seq))  # alone, with pull()'s retries
+            else:
+                out.append(lp.parse_pull(self._result(lp.PULL, reply)))
         return out
 
     def pull_all(self, from_seq=0):

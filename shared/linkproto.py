@@ -48,6 +48,9 @@ E_INVALID = const(5)
 E_FAILED = const(6)
 E_PROTOCOL_VERSION = const(7)
 E_NO_KEY = const(8)
+# E_FAILED's text when the board's heap could not serve a request this time: a host may ask
+# again (for a read; docs/link-protocol.md).
+OUT_OF_MEMORY = "out of memory"
 STATUS_NAMES = {
     OK: "OK",
     E_UNKNOWN_COMMAND: "unknown command",

@@ -10,6 +10,7 @@ from test_link_server import KEY, FakeDevice
 
 from host.link import (
     AuthError,
+    DeviceError,
     KeyFileError,
     Link,
     NoFirmware,
@@ -80,6 +81,38 @@ def test_lost_reply_is_retried_and_a_signed_request_runs_once():
     transport.drop = 1
     assert link.ack(2) == 3
     assert transport.writes == 3 and device.calls == [("ack", 2)]
+
+
+class ShortOfMemory(FakeDevice):
+    """Its store cannot give records for the first `fail` reads: MemoryError, as a board's
+    fragmented heap gives."""
+
+    def __init__(self, n_records, fail):
+        super().__init__(n_records)
+        self.fail = fail
+
+    def records(self, from_seq, n):
+        if self.fail:
+            self.fail -= 1
+            raise MemoryError("memory allocation failed, allocating 1344 bytes")
+        return super().records(from_seq, n)
+
+
+def test_a_read_the_board_had_no_heap_for_is_asked_again():
+    transport = Loopback(LinkServer(ShortOfMemory(30, fail=2), KEY))
+    link = Link(transport, key=KEY, timeout=0.05, retries=2)
+    assert len(link.pull_all()) == 30  # the first page failed twice, then came
+    # a batch of pipelined pages: the one that failed is asked again alone
+    transport = Loopback(LinkServer(ShortOfMemory(60, fail=1), KEY))
+    link = Link(transport, key=KEY, timeout=0.05)
+    pages = link.pull_pages([0, 13, 26, 39])
+    healthy = Link(Loopback(LinkServer(FakeDevice(60), KEY)), key=KEY).pull_pages([0, 13, 26, 39])
+    assert pages == healthy and [len(p[2]) for p in pages] == [13] * 4
+    assert transport.writes == 2
+    # out of memory on every try: said, not retried forever
+    link = Link(Loopback(LinkServer(ShortOfMemory(30, fail=99), KEY)), key=KEY, retries=2)
+    with pytest.raises(DeviceError, match="failed on the device: out of memory"):
+        link.pull(0)
 
 
 def test_replay_error_and_wrong_key_are_clear():

@@ -38,6 +38,7 @@ CRC = "crc"  # a Modbus reply with a bad CRC-16
 PULSES_REJECTED = "pulses_reject"  # the debounce filter rejected S0 edges
 CONFIG_REJECTED = "config_reject"  # an uploaded configuration failed validation
 RECORDS_DROPPED = "rec_dropped"  # the store was full and dropped unacknowledged records
+LINK_FAILED = "link_failed"  # the host link could not serve what came in (no reply went)
 CHAIN = "chain"  # the record store's chain check found a problem
 TORN_RECORD = "torn_record"  # open() discarded a record torn by a power cut
 

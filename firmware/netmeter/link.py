@@ -36,6 +36,7 @@ from shared.linkproto import (
     LOG,
     MAX_PAGE,
     OK,
+    OUT_OF_MEMORY,
     PULL,
     PULL_HEAD,
     RECORD_SIZE,
@@ -116,7 +117,7 @@ class LinkServer:
         try:
             return self._dispatch(event.rid, event.code, event.body)
         except MemoryError:
-            return self._error(event.rid, E_FAILED, "out of memory")
+            return self._error(event.rid, E_FAILED, OUT_OF_MEMORY)
         except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the loop
             return self._error(event.rid, E_FAILED, "%s: %s" % (type(exc).__name__, exc))
 

@@ -35,8 +35,9 @@ class LinkService:
     arrives, so a board that no host talks to keeps that heap; they are dropped again after
     idle_ms (wall clock, ticks_ms) in which the host sent nothing."""
 
-    def __init__(self, console, make_server, idle_ms=IDLE_MS, ticks_ms=None):
+    def __init__(self, console, make_server, idle_ms=IDLE_MS, ticks_ms=None, log=None):
         self.console = console
+        self.log = log  # log(text): a failure for the error log (host log shows it)
         self.server = None
         self._make_server = make_server
         self.failures = 0
@@ -50,7 +51,13 @@ class LinkService:
             self._serve()
         except Exception as exc:  # noqa: BLE001 - the link must never stop the metering
             self.failures += 1
-            print("netmeter link: %s: %s" % (type(exc).__name__, exc))
+            text = "%s: %s" % (type(exc).__name__, exc)
+            print("netmeter link: " + text)
+            if self.log is not None:
+                try:
+                    self.log(text)
+                except Exception:  # noqa: BLE001 - nor may its error log (it was printed)
+                    pass
 
     def _serve(self):
         data = self.console.read(256)
@@ -97,4 +104,9 @@ def make_link(app, hw, config, root=None, console=None):
         key = load_key(root + "/" + KEY_FILE)
         return LinkServer(device, key, Counter(root + "/" + COUNTER_FILE))
 
-    return LinkService(console, make_server)
+    def log(text):
+        from netmeter.errlog import LINK_FAILED
+
+        app.errlog.log(hw.clock.now_ms(), LINK_FAILED, text)
+
+    return LinkService(console, make_server, log=log)

@@ -135,3 +135,30 @@ def test_poll_period_must_divide_a_minute():
     for period in (0, 7, 45, 90, -15, 15.0, "15"):
         message = str(raises(ValueError, app_config, {"poll_period_s": period}))
         assert message.startswith("poll_period_s=%r: must divide 60 s" % (period,)), message
+
+
+def test_a_link_failure_goes_to_the_error_log():
+    # The host unplugged while the board wrote its reply: the write fails; the metering goes
+    # on and the error log says what happened (host log shows it).
+    from netmeter.linkservice import make_link
+    from shared.frame import encode
+    from shared.linkproto import INFO
+
+    class Unplugged:
+        def read(self, n):
+            data, self.pending = self.pending, None
+            return data
+
+        def write(self, data):
+            raise OSError(5)
+
+    hw = hardware()
+    hw.clock.now_ms = lambda: T0 + 5000
+    app = App(hw, CONFIG)
+    console = Unplugged()
+    console.pending = encode(7, INFO)
+    service = make_link(app, hw, {}, console=console)
+    service.serve()
+    assert service.failures == 1
+    ((t, code, detail, _),) = app.errlog.entries()
+    assert (t, code) == (T0 + 5000, "link_failed") and detail.startswith("OSError"), detail

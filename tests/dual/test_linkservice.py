@@ -86,10 +86,12 @@ def test_a_failing_server_does_not_raise():
     def broken():
         raise MemoryError("no heap")
 
-    service = LinkService(console, broken)
+    logged = []
+    service = LinkService(console, broken, log=logged.append)
     console.incoming.append(b"#")
     service.serve()
     assert service.failures == 1 and service.server is None
+    assert logged == ["MemoryError: no heap"]  # for the error log: the host can see it
 
 
 class Writes:
