@@ -13,7 +13,7 @@ from host.deploy import board_arch, stage
 from host.link import Link
 from host.sim.meter import SimMeter
 from host.sim.modbus import MeterServer
-from host.sim.pulses import Bounce, S0Config
+from host.sim.pulses import Bounce, PulseLoss, S0Config
 from host.sim.run import Simulation, edges_for_board
 from shared.record import FLAG_NAMES, decode
 
@@ -63,27 +63,16 @@ class ScenarioSim(Simulation):
 
     def __init__(self, *args, **kwargs):
         Simulation.__init__(self, *args, **kwargs)
-        self._pulse_index = {"import": 0, "export": 0}
-        self._dropping = {"import": False, "export": False}
-        self.pulses_dropped = {"import": 0, "export": 0}
+        self.loss = PulseLoss()
+        self.pulses_dropped = self.loss.dropped
         self.link_key = None
         # What the meter itself had counted (its registers' source) at each step: with a CT
         # fault the device can only conserve that, not the truth.
         self.metered_at = {}
 
     def _lose_pulses(self, edges):
-        out = []
-        for edge in edges:
-            _, channel, contact = edge
-            if contact == 1:  # a pulse starts
-                self._pulse_index[channel] += 1
-                every = self.drop_every
-                self._dropping[channel] = bool(every) and self._pulse_index[channel] % every == 0
-                if self._dropping[channel]:
-                    self.pulses_dropped[channel] += 1
-            if not self._dropping[channel]:
-                out.append(edge)
-        return out
+        self.loss.every = self.drop_every
+        return self.loss.filter(edges)
 
     def step_to_cut(self, t_ms, extra_edges=()):
         if t_ms > self.meter.now_ms:  # in real time, a Modbus read may have synced past t

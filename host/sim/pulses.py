@@ -107,3 +107,30 @@ class PulseChannel:
     def pending(self, t_ms):
         """Pulses owed (energy metered) but not yet started; t_ms is the meter's current time."""
         return self.pulses - self.pulses_started(t_ms)
+
+
+class PulseLoss:
+    """A harness that loses every `every`-th S0 pulse (both its edges; 0: none) on the way
+    to the board, as a broken wire or a loose terminal would. Pulses are counted per channel
+    by their closing edges."""
+
+    def __init__(self):
+        self.every = 0
+        self._index = {IMPORT: 0, EXPORT: 0}
+        self._dropping = {IMPORT: False, EXPORT: False}
+        self.dropped = {IMPORT: 0, EXPORT: 0}
+
+    def filter(self, edges):
+        """The (t_ms, channel, level) edges that get through, in order."""
+        out = []
+        for edge in edges:
+            _, channel, contact = edge
+            if contact == 1:  # a pulse starts
+                self._index[channel] += 1
+                every = self.every
+                self._dropping[channel] = bool(every) and self._index[channel] % every == 0
+                if self._dropping[channel]:
+                    self.dropped[channel] += 1
+            if not self._dropping[channel]:
+                out.append(edge)
+        return out
