@@ -464,6 +464,8 @@ def cmd_conformance(args):
         raise CommandError(
             "no scenario %r (known: all, %s)" % (args.scenario, ", ".join(SCENARIOS))
         )
+    if args.pulse_port and not args.device:
+        raise CommandError("--pulse-port needs --device: it feeds a real board's S0 inputs")
     if args.device:
         results = _conformance_on_device(args, runner)
     else:
@@ -476,36 +478,65 @@ def cmd_conformance(args):
 
 
 def _conformance_on_device(args, runner):
-    """The host plays the meter on --meter-port against the board on --device, in real time."""
+    """The host plays the meter on --meter-port against the board on --device, in real time;
+    with --pulse-port a pulse feeder board drives the board's S0 inputs."""
+    from host.conformance.pulsefeed import FeederError
     from host.conformance.scenarios import select
 
     if not args.meter_port:
         raise CommandError(
             "--device needs --meter-port: the USB RS-485 adapter, e.g. /dev/ttyUSB0"
         )
-    if not Path(args.meter_port).exists():
-        raise CommandError(
-            "%s does not exist: is the RS-485 adapter plugged in?" % args.meter_port
-        )
+    for port, what in (
+        (args.meter_port, "the RS-485 adapter"),
+        (args.pulse_port, "the pulse feeder"),
+    ):
+        if port and not Path(port).exists():
+            raise CommandError("%s does not exist: is %s plugged in?" % (port, what))
+    pulses = bool(args.pulse_port)
     scenarios = select(args.scenario)
     if args.scenario == "all":
-        scenarios = [s for s in scenarios if _runs_on_hardware(runner, s)]
+        scenarios = [s for s in scenarios if _runs_on_hardware(runner, s, pulses)]
+    else:
+        try:
+            runner.hardware_config(scenarios[0], pulses)
+        except runner.HardwareError as exc:
+            raise CommandError(str(exc)) from None
     state = args.state
     link = state.link()
     link.key = state.load_key(state.info().get("device_id") or "?")
+    feeder = _start_feeder(args.pulse_port) if pulses else None
     results = []
-    for scenario in scenarios:
-        print("%s: %.0f min in real time ..." % (scenario.name, scenario.hours * 60), flush=True)
-        try:
-            results.append(runner.run_on_device(scenario, link, args.meter_port, say=print))
-        except runner.HardwareError as exc:
-            raise CommandError(str(exc)) from None
+    try:
+        for scenario in scenarios:
+            print(
+                "%s: %.0f min in real time ..." % (scenario.name, scenario.hours * 60), flush=True
+            )
+            try:
+                results.append(
+                    runner.run_on_device(scenario, link, args.meter_port, say=print, feeder=feeder)
+                )
+            except (runner.HardwareError, FeederError) as exc:
+                raise CommandError(str(exc)) from None
+    finally:
+        if feeder is not None:
+            feeder.close()
     return results
 
 
-def _runs_on_hardware(runner, scenario):
+def _start_feeder(port):
+    from host.conformance.pulsefeed import FeederError, start_on_board
+    from host.deploy import DeployError
+
     try:
-        runner.hardware_config(scenario)
+        return start_on_board(port)
+    except (FeederError, DeployError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _runs_on_hardware(runner, scenario, pulses=False):
+    try:
+        runner.hardware_config(scenario, pulses)
     except runner.HardwareError:
         return False
     return True
@@ -516,6 +547,11 @@ def conformance_arguments(p):
     where.add_argument("--sim", action="store_true", help="the simulated board (default)")
     where.add_argument("--device", help="a real board's port: the host plays its meter")
     p.add_argument("--meter-port", help="with --device: the USB RS-485 adapter to the board")
+    p.add_argument(
+        "--pulse-port",
+        help="with --device: the USB serial port of a pulse feeder board (feeder/) wired to "
+        "the board's S0 inputs; the host deploys and starts it and streams the S0 edges",
+    )
     p.add_argument("--timeout", type=float, default=2.0, help="with --device: link reply wait")
     p.add_argument("--key", help="with --device: its link key file (to set its clock)")
     p.add_argument("--key-dir", help="host key directory (default ~/.config/netmeter/keys)")

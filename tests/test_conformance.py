@@ -171,3 +171,70 @@ def test_device_mode_without_a_meter_port_is_one_line():
     )  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("host: --device needs --meter-port")
+
+
+def test_with_a_pulse_feeder_hardware_mode_takes_the_pulse_scenarios():
+    from host.conformance.runner import HardwareError, hardware_config
+
+    for name in ("pulses-billed", "bounce", "bounce-past-filter", "lost-pulses", "inverted-ct"):
+        assert "pulses" in hardware_config(SCENARIOS[name], pulses=True)["netting"]["sources"]
+    assert "pulses" in hardware_config(SCENARIOS["crc-errors"], pulses=True)["netting"]["sources"]
+    for name, needs in (("power-cut", "power_cut"), ("clock-step", "clock_step")):
+        with pytest.raises(HardwareError, match=needs):
+            hardware_config(SCENARIOS[name], pulses=True)
+    # The feeder is sent edges ahead of time: a CT fault on the meter that gives them cannot
+    # reach pulses already sent, so only an upstream pulse meter's CT-fault scenario runs.
+    same_meter = dataclasses.replace(SCENARIOS["inverted-ct"], separate_pulse_meter=False)
+    with pytest.raises(HardwareError, match="CT fault"):
+        hardware_config(same_meter, pulses=True)
+    with pytest.raises(HardwareError, match="--pulse-port"):
+        hardware_config(SCENARIOS["lost-pulses"])
+
+
+def test_the_pulse_stream_loses_pulses_by_edge_time():
+    # lost-pulses on a bench: the stream runs a second ahead of the meter, so it applies the
+    # harness's drop_pulses at each edge's own time, not when the meter reaches the fault.
+    from host.conformance.pulsefeed import PulseStream
+    from host.conformance.runner import build_meter
+
+    class Link:
+        name = "a recording feeder"
+
+        def __init__(self):
+            self.lines = []
+
+        def ask(self, line):
+            self.lines.append(line)
+            return "OK"
+
+    class Clock:
+        now_ms = 0
+
+        def sync(self):
+            return self.now_ms
+
+    scenario = SCENARIOS["lost-pulses"]
+    t_drop = scenario.start_ms + 5 * 60_000
+    source = build_meter(scenario)
+    source.advance_to(scenario.start_ms)
+    stream = PulseStream(Link(), source, lead_ms=1000, drops=[(t_drop, 10), (t_drop + 60_000, 0)])
+    clock = Clock()
+    clock.now_ms = scenario.start_ms
+    stream.start(clock)
+    for now in range(scenario.start_ms, t_drop + 120_000, 100):
+        stream.pump(now)
+    truth = build_meter(scenario)
+    truth.advance_to(t_drop + 121_000)
+    edges = truth.edges(scenario.start_ms, stream.through_ms)
+    before = [e for e in edges if e[0] < t_drop]
+    during = [e for e in edges if t_drop <= e[0] < t_drop + 60_000]
+    after = [e for e in edges if e[0] >= t_drop + 60_000]
+    sent = stream.sent
+    assert [e for e in sent if e[0] < t_drop] == before
+    assert [e for e in sent if e[0] >= t_drop + 60_000] == after
+    kept = [e for e in sent if t_drop <= e[0] < t_drop + 60_000]
+    starts = sum(1 for e in during if e[2] == 1)
+    # Every 10th pulse counted from the stream's start: both edges of starts // 10 pulses
+    # (or one more, as the count does not restart at the fault) are gone.
+    assert starts > 20 and len(during) - len(kept) in (2 * (starts // 10), 2 * (starts // 10 + 1))
+    assert stream.link.lines[0] == "T0" and len(stream.link.lines) == 1 + len(sent)

@@ -1,6 +1,7 @@
 """Run a conformance scenario on the simulated board in lockstep virtual time and check the
 device's interval records against the simulated meter's truth."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -399,22 +400,34 @@ class DeviceRun:
         self.metered_at = {}
 
 
-def hardware_config(scenario):
-    """The board config a scenario needs on the bench. The host cannot drive the board's S0
-    input, so pulses are left out of the sources (a scenario about pulses is refused)."""
-    if scenario.billing == "pulses" or scenario.bounce or scenario.separate_pulse_meter:
+def hardware_config(scenario, pulses=False):
+    """The board config a scenario needs on the bench. Without a pulse feeder (pulses=False)
+    the host cannot drive the board's S0 inputs, so pulses are left out of the sources and a
+    scenario about pulses is refused; with one, S0 edges are sent ahead of time, so a CT
+    fault may not change the pulses (only an upstream pulse meter's can be fed)."""
+    faults = {f[1] for f in scenario.faults}
+    about_pulses = scenario.billing == "pulses" or scenario.bounce or "drop_pulses" in faults
+    if not pulses and (about_pulses or scenario.separate_pulse_meter):
         raise HardwareError(
             "scenario %s is about S0 pulses, which the host cannot send to a real board "
-            "(see README, Conformance on real hardware)" % scenario.name
+            "without a pulse feeder (--pulse-port; see README, Conformance on real hardware)"
+            % scenario.name
         )
-    unsupported = sorted({f[1] for f in scenario.faults} - set(HARDWARE_FAULTS))
+    if pulses and faults & set(CT_FAULTS) and not scenario.separate_pulse_meter:
+        raise HardwareError(
+            "scenario %s sets a CT fault on the meter whose S0 pulses the feeder was sent "
+            "ahead of time; only the simulated board can do it" % scenario.name
+        )
+    allowed = set(HARDWARE_FAULTS) | ({"drop_pulses"} if pulses else set())
+    unsupported = sorted(faults - allowed)
     if unsupported:
         raise HardwareError(
             "scenario %s needs %s, which only the simulated board can do"
             % (scenario.name, ", ".join(unsupported))
         )
     cfg = scenario.config()
-    cfg["netting"]["sources"] = [s for s in cfg["netting"]["sources"] if s != "pulses"]
+    if not pulses:
+        cfg["netting"]["sources"] = [s for s in cfg["netting"]["sources"] if s != "pulses"]
     return cfg
 
 
@@ -429,16 +442,22 @@ def _differences(want, have, prefix=""):
     return out
 
 
-def run_on_device(scenario, link, meter_port, map_name="generic", speed=1.0, say=None):
+def run_on_device(
+    scenario, link, meter_port, map_name="generic", speed=1.0, say=None, feeder=None
+):
     """Run one scenario against a real board: the simulated meter's Modbus server on the
     serial port meter_port (a USB RS-485 adapter wired to the board's transceiver) follows
     the wall clock; faults are switched at their times; then the board's records of the
     span come back over the link and are checked like the simulator's. The first interval
     is a warm-up (the board met this meter mid-interval) and is not checked.
 
-    link is an open host.link.Link to the board (with its key, to set its clock)."""
+    link is an open host.link.Link to the board (with its key, to set its clock). feeder, a
+    host.conformance.pulsefeed.FeederLink to a running pulse feeder, brings the meter's S0
+    pulses to the board's inputs in real time."""
     say = say or (lambda text: None)
-    want = hardware_config(scenario)
+    want = hardware_config(scenario, pulses=feeder is not None)
+    if feeder is not None and speed != 1.0:
+        raise HardwareError("S0 pulses are fed in real time only (speed 1, not %g)" % speed)
     want.pop("timeout_ms", None), want.pop("retries", None)
     have = link.get_config()
     wrong = _differences({k: v for k, v in want.items() if k != "rs485"}, have)
@@ -453,6 +472,16 @@ def run_on_device(scenario, link, meter_port, map_name="generic", speed=1.0, say
     server = MeterServer(meter, map_name, baudrate=baud, port=meter_port)
     server.start()
     run = DeviceRun(meter, server)
+    stream = None
+    if feeder is not None:
+        from host.conformance.pulsefeed import PulseStream
+
+        # The pulses come from a twin of the meter (or the upstream meter of the scenario),
+        # run ahead of the wall clock so that the feeder has each edge before its time.
+        run.pulse_meter = build_meter(scenario)
+        run.pulse_meter.advance_to(scenario.start_ms)
+        drops = [(f[0], f[2]) for f in scenario.faults if f[1] == "drop_pulses"]
+        stream = PulseStream(feeder, run.pulse_meter, drops=drops)
     started = time.monotonic()
     try:
         from_seq = link.info().get("next_seq") or 0
@@ -461,16 +490,24 @@ def run_on_device(scenario, link, meter_port, map_name="generic", speed=1.0, say
             link.set_time(now_ms)
         epoch0 = now_ms - scenario.start_ms  # device time of meter time 0
         meter.follow_wall_clock(speed)
-        faults = sorted(scenario.faults, key=lambda f: f[0])
+        if stream is not None:
+            stream.start(meter)
+        # Lost pulses are the stream's to apply, by edge time (it runs ahead of the meter).
+        faults = sorted((f for f in scenario.faults if f[1] != "drop_pulses"), key=lambda f: f[0])
         settle = scenario.end_ms + 2 * scenario.poll_s * 1000  # the last interval closes
         while meter.sync() < settle:
             while faults and faults[0][0] <= meter.now_ms:
                 say("%s: %s at meter time %d ms" % (scenario.name, faults[0][1], meter.now_ms))
                 apply_fault(run, faults.pop(0), [], [])
+            if stream is not None:
+                stream.pump(meter.now_ms)
             time.sleep(0.1)
         records = [decode(raw) for raw in link.pull_all(from_seq)]
     finally:
         server.stop()
+        if stream is not None:
+            with contextlib.suppress(Exception):  # best effort: the run's own error counts
+                stream.stop()
     first_checked = scenario.start_ms + scenario.interval_min * 60_000
     records = [
         r
@@ -480,6 +517,9 @@ def run_on_device(scenario, link, meter_port, map_name="generic", speed=1.0, say
     ]
     whole = (scenario.end_ms - first_checked) // (scenario.interval_min * 60_000)
     result = check(scenario, run, records, (), epoch0, n_intervals=whole)
+    if stream is not None:
+        result.problems += stream.problems()
+        result.passed = not result.problems
     result.wall_s = time.monotonic() - started
     result.simulated_s = (scenario.end_ms - scenario.start_ms) / 1000
     return result
