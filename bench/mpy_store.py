@@ -8,6 +8,7 @@ import os
 import sys
 import time
 
+import netmeter.recovery  # noqa: F401 - loaded first: recovery times open(), not compiling it
 from netmeter.atomic import write_atomic
 from netmeter.store import YEAR_15MIN, RecordStore
 from shared.record import Record
