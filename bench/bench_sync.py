@@ -18,11 +18,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "firmware")]
 
 from host.cli import main as host_main  # noqa: E402
 from host.deploy import _tool  # noqa: E402
-from host.history import History, genesis_link  # noqa: E402
+from host.history import History  # noqa: E402
 from host.sim.board import copy_tree_for_tests  # noqa: E402
 from host.sim.run import DAY0_UTC_MS, Simulation  # noqa: E402
 from netmeter.store import RecordStore  # noqa: E402
-from shared.record import SIZE, Record  # noqa: E402
+from shared.record import SIZE, Record, genesis_link  # noqa: E402
 
 DEVICE_ID = "bench-1"
 CONFIG = {

@@ -10,9 +10,16 @@ and every record after it is checked against it.
 
 from collections import Counter
 
-from host.history import chain_link, genesis_link, record_link
 from shared.linkproto import MAX_PAGE
-from shared.record import SIZE, RecordError, decode, flag_names
+from shared.record import (
+    SIZE,
+    RecordError,
+    chain_link,
+    decode,
+    flag_names,
+    genesis_link,
+    record_link,
+)
 
 # PULL requests in flight at once: one round trip brings this many pages. The device
 # answers them from one console read, writing each ~1.3 KB page as it is made (joined, the

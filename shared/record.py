@@ -1,6 +1,7 @@
 # The interval record: one versioned, fixed-size binary layout for firmware, host and docs.
 # docs/record-format.md describes it; tests decode its hex example on both runtimes.
 import struct
+from hashlib import sha256
 
 from shared.crc import crc32
 
@@ -17,8 +18,9 @@ SIZE = const(76)
 LINK_SIZE = const(16)
 # version, source, interval_min, seq, start_utc, duration_s, flags, a_plus, a_minus, net,
 # q1, q2, q3, q4, pulses_import, pulses_export, link; the CRC-32 follows.
-_BODY = "<BBHIIIIIIiIIIIII16s"
+BODY_FORMAT = "<BBHIIIIIIiIIIIII16s"
 BODY_SIZE = const(72)
+LINK_AT = const(56)  # the link field's offset: the chain hashes the 56 bytes before it
 
 # Billing source of A+ and A-.
 SOURCE_PULSES = const(1)
@@ -135,7 +137,7 @@ class Record:
         """The 72 bytes that the CRC and the hash chain cover."""
         try:
             return struct.pack(
-                _BODY,
+                BODY_FORMAT,
                 self.version,
                 self.source,
                 self.interval_min,
@@ -190,7 +192,7 @@ def decode(data):
     actual = crc32(body)
     if stored != actual:
         raise RecordError("record CRC mismatch: stored %08x, computed %08x" % (stored, actual))
-    values = struct.unpack(_BODY, body)
+    values = struct.unpack(BODY_FORMAT, body)
     if values[0] != VERSION:
         raise RecordError(
             "record version %d is not supported (this code reads %d)" % (values[0], VERSION)
@@ -216,3 +218,26 @@ def decode(data):
     if values[9] != rec.net:
         raise RecordError("record %d: net %d is not a_plus - a_minus" % (rec.seq, values[9]))
     return rec
+
+
+# The hash chain (docs/storage.md): each record's link commits to the link before it and to
+# every byte of the record before the link, so an edit, insertion or deletion shows.
+def genesis_link(device_id):
+    """The link before a device's first record: SHA-256(b"netmeter genesis" + id)[:16]."""
+    if isinstance(device_id, str):
+        device_id = device_id.encode()
+    return sha256(b"netmeter genesis" + device_id).digest()[:LINK_SIZE]
+
+
+def chain_link(prev_link, data):
+    """The link of an encoded record (data: its bytes, at least the first 56): SHA-256 of
+    the previous link followed by bytes 0..55 of the record (every field from version to
+    pulses_export, seq included, as encoded), truncated to 16 bytes."""
+    h = sha256(prev_link)
+    h.update(data[:LINK_AT])
+    return h.digest()[:LINK_SIZE]
+
+
+def record_link(data):
+    """The link a record carries (bytes 56..71)."""
+    return bytes(data[LINK_AT:BODY_SIZE])

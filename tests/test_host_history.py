@@ -10,14 +10,12 @@ import pytest
 from test_link_host import Loopback
 
 from host.cli import main
-from host.history import History, chain_link, genesis_link
+from host.history import History
 from host.link import Link
 from host.sync import SyncError, sync
 from netmeter.link import LinkServer
 from netmeter.store import RecordStore
-from netmeter.store import chain_link as firmware_chain_link
-from netmeter.store import genesis_link as firmware_genesis_link
-from shared.record import COMM_ERROR, PARTIAL, Record, decode
+from shared.record import COMM_ERROR, PARTIAL, Record, chain_link, decode
 
 KEY = bytes(range(32))
 DEVICE_ID = "meter-7"
@@ -103,12 +101,6 @@ def synced(tmp_path):
     with History(db) as history:
         result = sync(link_to(device), history)
     return tmp_path, db, store, device, result
-
-
-def test_chain_matches_the_firmware_reference():
-    raw = bytes(range(76))
-    assert genesis_link("x") == firmware_genesis_link("x")
-    assert chain_link(b"\1" * 16, raw) == firmware_chain_link(b"\1" * 16, raw)
 
 
 def test_sync_stores_every_record_raw_and_acks_what_is_committed(synced):

@@ -12,9 +12,9 @@ from binascii import unhexlify
 from netmeter.atomic import read_atomic
 from netmeter.errlog import CHAIN, TORN_RECORD
 from netmeter.netting import make_accumulator
-from netmeter.store import LINK_AT, _seg_name, _size, chain_link
+from netmeter.store import _seg_name, _size
 from shared.crc import crc32
-from shared.record import BODY_SIZE, SIZE, RecordError, decode
+from shared.record import BODY_SIZE, LINK_AT, SIZE, RecordError, chain_link, decode
 
 try:
     from micropython import const

@@ -5,11 +5,20 @@
 # the code below keeps; tests/dual/test_store.py proves them on both runtimes.
 import os
 import struct
-from hashlib import sha256
 
 from netmeter.atomic import read_atomic, write_atomic
 from shared.crc import crc32
-from shared.record import BODY_SIZE, LINK_SIZE, RECORDS_DROPPED, SIZE, RecordError, decode
+from shared.record import (
+    BODY_SIZE,
+    LINK_AT,
+    LINK_SIZE,
+    RECORDS_DROPPED,
+    SIZE,
+    RecordError,
+    chain_link,
+    decode,
+    genesis_link,
+)
 
 try:
     from micropython import const
@@ -21,7 +30,6 @@ except ImportError:
 
 YEAR_15MIN = const(35040)  # one year of 15-minute intervals
 SEGMENT_RECORDS = const(192)  # two days at 15 minutes: 14,592 bytes per segment file
-LINK_AT = const(56)  # the link field's offset: the chain hashes the 56 bytes before it
 _STATE_VERSION = const(1)
 # version, ack_next, anchor_seq, drop_flag_seq, dropped_total, last_drop_first,
 # last_drop_last, anchor_link
@@ -32,22 +40,6 @@ _ZERO_LINK = bytes(LINK_SIZE)
 
 class StoreError(Exception):
     pass
-
-
-def genesis_link(device_id):
-    """The link before a device's first record: SHA-256(b"netmeter genesis" + id)[:16]."""
-    if isinstance(device_id, str):
-        device_id = device_id.encode()
-    return sha256(b"netmeter genesis" + device_id).digest()[:LINK_SIZE]
-
-
-def chain_link(prev_link, data):
-    """The link of an encoded record (data: its bytes, at least the first 56): SHA-256 of
-    the previous link followed by bytes 0..55 of the record (every field from version to
-    pulses_export, seq included, as encoded), truncated to 16 bytes."""
-    h = sha256(prev_link)
-    h.update(data[:LINK_AT])
-    return h.digest()[:LINK_SIZE]
 
 
 def _seg_name(first_seq):

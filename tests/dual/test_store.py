@@ -15,9 +15,9 @@ from storetest import (
 )
 
 from dualtest import raises
-from netmeter.store import RecordStore, StoreError, chain_link, genesis_link
+from netmeter.store import RecordStore, StoreError
 from shared.crc import crc32
-from shared.record import RECORDS_DROPPED, SIZE, decode
+from shared.record import RECORDS_DROPPED, SIZE, chain_link, decode, genesis_link
 
 
 def opened(root, **kw):
