@@ -1,0 +1,124 @@
+"""The firmware's live heap on a 64-bit and on a 32-bit MicroPython VM, the same bytecode and
+the same steps in both (bench/mpy_heap.py): boot, a day of readings, then a host on the link
+(INFO, STATUS, every record pulled four pages at a time, LOG, TRACE, GET_CONFIG, a signed
+PUT_CONFIG). The 64-bit VM is the unix port the simulated board runs; the 32-bit one is
+MicroPython's webassembly port under node (bench/wasm, installed with npm on first use),
+whose objects are a 32-bit board's size. The viper S0 handler is left out of both (native
+code cannot load in the webassembly VM).
+
+Run: .venv/bin/python bench/bench_heap.py
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from host.deploy import PACKAGES, _tool  # noqa: E402
+from host.mpy import micropython_exe  # noqa: E402
+
+SCRIPT = ROOT / "bench" / "mpy_heap.py"
+WASM = ROOT / "bench" / "wasm"
+NATIVE = ("pulse_counter.py",)  # viper: cannot load in the webassembly VM
+BOARD_HEAP = 128 * 1024  # a 32-bit board's heap, as the simulated board's 128wK stands for
+REQUESTS = ("info", "status", "pull", "log", "trace", "get_config", "put_config")
+
+
+def plan(work):
+    calls = ["setup(%r)" % work, "base()", "boot()", "note('boot')"]
+    for hour in range(24):
+        calls += ["feed_hour(%d)" % hour, "note('running')"]
+    for request in REQUESTS:
+        calls += ["ask(%r)" % request, "note('link')"]
+    return calls + ["report()"]
+
+
+def stage(directory):
+    """Plain bytecode .mpy of every firmware module but the native one, as deploy makes."""
+    for package, src in PACKAGES.items():
+        for py in sorted(src.rglob("*.py")):
+            if py.name in NATIVE:
+                continue
+            out = directory / package / py.relative_to(src).with_suffix(".mpy")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([_tool("mpy-cross"), "-o", str(out), str(py)], check=True)
+
+
+def parse(stdout):
+    peaks = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        if words[:1] == ["peak"]:
+            peaks[words[1]] = int(words[2])
+    if set(peaks) != {"boot", "running", "link"}:
+        raise SystemExit("bench_heap: no figures in the VM's output:\n" + stdout)
+    return peaks
+
+
+def run_unix(lib, work):
+    code = "import sys\nsys.path.insert(0, %r)\n" % str(lib) + SCRIPT.read_text()
+    code += "\n" + "\n".join(plan(work)) + "\n"
+    proc = subprocess.run(
+        [micropython_exe(), "-X", "heapsize=4M", "-c", code], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise SystemExit("bench_heap: the unix VM failed:\n" + proc.stdout + proc.stderr)
+    return parse(proc.stdout)
+
+
+def run_wasm(lib, work):
+    """The 32-bit figures, or None (and why) when node or the package cannot be had."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        return None, "node and npm are not installed"
+    if not (WASM / "node_modules").exists():
+        proc = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=WASM, capture_output=True
+        )
+        if proc.returncode != 0:
+            return None, "npm ci failed in bench/wasm: %s" % proc.stderr.decode()[-300:]
+    proc = subprocess.run(
+        [node, "run.mjs", str(lib), str(SCRIPT), json.dumps(plan(work))],
+        cwd=WASM,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit("bench_heap: the webassembly VM failed:\n" + proc.stdout + proc.stderr)
+    return parse(proc.stdout), None
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Path(tmp) / "lib"
+        stage(lib)
+        unix = run_unix(lib, str(Path(tmp) / "unix"))
+        wasm, why = run_wasm(lib, "/tmp/heap")
+    print("firmware live heap above the VM's own (bytes, after a collect, largest seen):")
+    print("  %-34s %12s %12s %7s %13s" % ("phase", "64-bit unix", "32-bit wasm", "ratio",
+                                          "of 128 KB"))  # fmt: skip
+    what = {
+        "boot": "booted (map, board modules, app)",
+        "running": "a day of 15 s readings",
+        "link": "host: pull 96 records, config push",
+    }
+    for phase in ("boot", "running", "link"):
+        if wasm is None:
+            print("  %-34s %12d %12s" % (what[phase], unix[phase], "-"))
+            continue
+        print(
+            "  %-34s %12d %12d %7.2f %12.0f%%"
+            % (what[phase], unix[phase], wasm[phase], wasm[phase] / unix[phase],
+               100 * wasm[phase] / BOARD_HEAP)
+        )  # fmt: skip
+    if wasm is None:
+        print("  32-bit figures skipped: %s" % why)
+
+
+if __name__ == "__main__":
+    main()

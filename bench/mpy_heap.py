@@ -1,0 +1,166 @@
+# The firmware's live heap through its phases, in whichever MicroPython VM runs this: the
+# unix port (64-bit) or the webassembly port (32-bit, as a board's). bench/bench_heap.py runs
+# it in both on the same bytecode and prints the figures side by side.
+#
+# The phases are the runner's (firmware/netmeter/runner.py) on an rp2 board: the register map
+# built and its builder forgotten, the board's runtime modules loaded, the app built from
+# its store, boot-only code forgotten; then a day of readings fed to the app (15-minute
+# intervals closed and stored); then a host on the link: INFO, STATUS, every record pulled,
+# LOG, TRACE, GET_CONFIG and a signed PUT_CONFIG, as `host sync` and `host config push` do.
+# The hardware is a stand-in (no UART or pins here), and the viper S0 handler is left out:
+# native code cannot load in the webassembly VM (bench_pulses.py measures it).
+#
+# Each step is its own call from the runner (PLAN in bench_heap.py), with note() in a call of
+# its own after it: the webassembly port's GC frees nothing while a call is running (it
+# cannot scan the wasm stack), only between calls.
+import gc
+import os
+
+T0 = 1764374400000
+KEY = bytes(range(32))
+S = {"peaks": {}}  # the run's state, kept between the runner's calls
+
+
+def live():
+    gc.collect()
+    return gc.mem_alloc()
+
+
+def note(phase):
+    """The live heap now, above the base taken before boot, as a candidate peak of phase."""
+    used = live() - S["base"]
+    S["peaks"][phase] = max(S["peaks"].get(phase, 0), used)
+
+
+class Stand:
+    pass
+
+
+def hardware(root, now):
+    hw = Stand()
+    hw.name = "rp2_pico"
+    hw.fs_root = root
+    hw.record_capacity = 8640
+    hw.pulses = Stand()
+    hw.pulses.take = lambda: (3, 0, 0)
+    hw.pulses.totals = lambda: (0, 0, 0)
+    hw.rs485 = Stand()
+    hw.rs485.baud = 9600
+    hw.watchdog = Stand()
+    hw.watchdog.feed = lambda: None
+    hw.clock = Stand()
+    hw.clock.is_set = True
+    hw.clock.now_ms = lambda: now[0]
+    return hw
+
+
+class Console:
+    def __init__(self):
+        self.incoming = []
+        self.out = b""
+
+    def read(self, n):
+        return self.incoming.pop(0) if self.incoming else None
+
+    def write(self, data):
+        self.out += data
+
+
+def setup(root):
+    try:
+        os.mkdir(root)
+    except OSError:
+        pass
+    with open(root + "/link.key", "w") as f:
+        f.write(KEY.hex())
+    S["root"] = root
+    S["now"] = [T0]
+
+
+def base():
+    S["base"] = live()
+
+
+def boot():
+    from netmeter.runner import APP_BOOT_ONLY, forget_modules
+
+    config = {"device_id": "heap-1", "poll_period_s": 15, "meter": {"MAP": "generic"}}
+    config["netting"] = {"sources": ["registers", "power"], "billing": "registers"}
+    from shared.mapconfig import build_map
+
+    regmap = build_map(config["meter"])
+    build_map = None
+    forget_modules(("shared.mapconfig",))
+    import boards  # noqa: F401 - what stays loaded on an rp2 board
+    import boards.drivers.clock  # noqa: F401
+    import boards.drivers.machine_board  # noqa: F401
+    import boards.drivers.watchdog  # noqa: F401
+    import boards.rp2_pico  # noqa: F401
+    from netmeter.app import App
+
+    hw = hardware(S["root"], S["now"])
+    app = App(hw, config, regmap)
+    regmap = None
+    forget_modules(APP_BOOT_ONLY)
+    from netmeter.linkservice import make_link
+
+    S["console"] = Console()
+    app.link = make_link(app, hw, config, S["root"], S["console"])
+    S["app"] = app
+    S["config"] = config
+
+
+def feed_hour(hour):
+    """An hour of 15 s readings of a steady 3 kW import."""
+    from netmeter.poller import PollResult
+
+    app, now = S["app"], S["now"]
+    for i in range(240):
+        now[0] = T0 + (hour * 240 + i) * 15000
+        r = PollResult(now[0])
+        r.values = {"p_l1": 1000.0, "q_l1": 100.0, "p_l2": 1000.0, "q_l2": 100.0}
+        r.values.update({"p_l3": 1000.0, "q_l3": 100.0})
+        r.values.update({"import_energy": (now[0] - T0) // 1200 / 1000.0, "export_energy": 0.0})
+        app.feed(now[0], r)
+
+
+def ask(request):
+    """One batch of frames from the host, served as the main loop serves it."""
+    from shared import linkproto as lp
+    from shared.auth import signed_body
+    from shared.frame import encode
+
+    app, console = S["app"], S["console"]
+    console.out = b""
+    if request == "pull":  # every record, four pipelined pages a batch, as host sync
+        seq = 0
+        while seq < app.store.next_seq:
+            starts = [seq + k * lp.MAX_PAGE for k in range(4)]
+            frames = [encode(10 + k, lp.PULL, lp.pull_args(s, lp.MAX_PAGE)) for k, s in
+                      enumerate(starts)]  # fmt: skip
+            console.incoming.append(b"".join(frames))
+            app.link.serve()
+            seq += 4 * lp.MAX_PAGE
+        return
+    if request == "put_config":
+        import json
+
+        body = json.dumps(dict(S["config"], poll_period_s=30)).encode()
+        frame = encode(6, lp.PUT_CONFIG, signed_body(KEY, 6, lp.PUT_CONFIG, 1, body))
+    else:
+        code = {"info": lp.INFO, "status": lp.STATUS, "log": lp.LOG, "trace": lp.TRACE}
+        code["get_config"] = lp.GET_CONFIG
+        frame = encode(1, code[request])
+    console.incoming.append(frame)
+    app.link.serve()
+    from shared.frame import Decoder
+
+    reply = Decoder().feed(console.out)[-1]
+    if reply.code & 0x7F != lp.OK:
+        raise RuntimeError("%s refused: %s" % (request, reply.body))
+
+
+def report():
+    for phase in ("boot", "running", "link"):
+        print("peak %s %d" % (phase, S["peaks"][phase]))
+    print("records %d" % S["app"].store.next_seq)
