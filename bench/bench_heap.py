@@ -34,6 +34,8 @@ def plan(work):
     for hour in range(24):
         calls += ["feed_hour(%d)" % hour, "note('running')"]
     for request in REQUESTS:
+        if request == "put_config":  # the validator loaded: the moment of most heap
+            calls += ["validating(True)", "note('link')", "validating(False)"]
         calls += ["ask(%r)" % request, "note('link')"]
     return calls + ["report()"]
 

@@ -160,6 +160,23 @@ def ask(request):
         raise RuntimeError("%s refused: %s" % (request, reply.body))
 
 
+def validating(hold):
+    """PUT_CONFIG's moment of most heap, which a note() after it cannot see (the device then
+    forgets the validator at once): the validator's modules loaded beside the link server,
+    a config validated. hold=False lets them go as the device does."""
+    from netmeter.linkdevice import CONFIG_CHECK_MODULES
+    from netmeter.runner import forget_modules
+
+    if hold:
+        from shared.config import validate
+
+        validate(dict(S["config"], board="rp2_pico"))
+        S["validator"] = validate
+    else:
+        S["validator"] = None
+        forget_modules(CONFIG_CHECK_MODULES)
+
+
 def report():
     for phase in ("boot", "running", "link"):
         print("peak %s %d" % (phase, S["peaks"][phase]))
