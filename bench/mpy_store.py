@@ -8,7 +8,6 @@ import os
 import sys
 import time
 
-import netmeter.recovery  # noqa: F401 - loaded first: recovery times open(), not compiling it
 from netmeter.atomic import write_atomic
 from netmeter.store import YEAR_15MIN, RecordStore
 from shared.record import Record
@@ -47,6 +46,8 @@ def phase_append(root):
 
 
 def phase_recover(root):
+    import netmeter.recovery  # noqa: F401 - loaded first: the figure is open(), not compiling it
+
     gc.collect()
     before = gc.mem_alloc()
     t = time.ticks_us()
