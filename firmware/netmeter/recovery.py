@@ -14,7 +14,7 @@ from netmeter.errlog import CHAIN, TORN_RECORD
 from netmeter.netting import make_accumulator
 from netmeter.store import _seg_name, _size
 from shared.crc import crc32
-from shared.record import BODY_SIZE, LINK_AT, SIZE, RecordError, chain_link, decode
+from shared.record import BODY_SIZE, SIZE, RecordError, chain_link, decode, record_link
 
 try:
     from micropython import const
@@ -58,7 +58,7 @@ class _ChainCheck:
             seq = expected if expected is not None else _seq_of(buf)
             self.problem("seq %d: CRC mismatch (damaged record)" % seq)
             self.prev_seq = seq
-            self.prev_link = bytes(buf[LINK_AT:BODY_SIZE])
+            self.prev_link = record_link(buf)
             return
         seq = _seq_of(buf)
         if expected is not None and seq != expected:
@@ -75,7 +75,7 @@ class _ChainCheck:
             decode(buf)
         except RecordError as exc:
             self.problem("seq %d: %s" % (seq, exc))
-        link = bytes(buf[LINK_AT:BODY_SIZE])
+        link = record_link(buf)
         if self.prev_link is not None and chain_link(self.prev_link, buf) != link:
             self.problem(
                 "seq %d: link does not follow seq %s (edited, inserted or deleted record)"
@@ -195,7 +195,7 @@ def _recover_tail(store, problems, removed):
             check.feed(buf)
     check.finish()
     store._next = segs[-1] + store._tail_n
-    store._head = bytes(buf[LINK_AT:BODY_SIZE])
+    store._head = record_link(buf)
     return torn
 
 
@@ -213,7 +213,7 @@ def verify(store, from_seq=None):
     else:
         i = store._seg_index(start - 1)
         raw = store._read_at(segs[i], start - 1 - segs[i])
-        link = None if raw is None else bytes(raw[LINK_AT:BODY_SIZE])
+        link = None if raw is None else record_link(raw)
         check = _ChainCheck(start - 1, link, problems)
     for _, raw in store._scan(start, bytearray(SIZE)):
         check.feed(raw)

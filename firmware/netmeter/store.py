@@ -18,6 +18,7 @@ from shared.record import (
     chain_link,
     decode,
     genesis_link,
+    record_link,
 )
 
 try:
@@ -126,7 +127,7 @@ class RecordStore:
         raw = self._read_at(self._segs[i], self._seg_count(i) - 1)
         if raw is None:
             raise StoreError("segment %s: cannot read its last record" % _seg_name(self._segs[i]))
-        return bytes(raw[LINK_AT:BODY_SIZE])
+        return record_link(raw)
 
     # -- persisted state (ack point, chain anchor, pending drop flag) ----------------------
 
