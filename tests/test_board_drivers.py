@@ -14,7 +14,9 @@ import boards
 from boards import rp2_pico
 from boards.drivers.clock import TicksClock, fields_to_unix_ms, unix_ms_to_fields
 from boards.drivers.rs485 import char_time_us, validate_rs485_config
-from netmeter.pulses import COUNT_MASK, ticks_diff
+from netmeter.pulses import COUNT_MASK
+from shared import port
+from shared.port import circle_diff as ticks_diff
 from tests.conftest import run_micropython
 
 RP2_PINS = set(range(0, 29))
@@ -32,10 +34,10 @@ class FakeTicks:
 
 @pytest.fixture
 def ticks(monkeypatch):
-    """time.ticks_ms/ticks_diff/sleep_us of a MicroPython port, on a virtual clock."""
+    """The port's ticks_ms/ticks_diff (shared.port) on a virtual clock."""
     fake = FakeTicks(1000)
-    monkeypatch.setattr(time, "ticks_ms", fake.ticks_ms, raising=False)
-    monkeypatch.setattr(time, "ticks_diff", ticks_diff, raising=False)
+    monkeypatch.setattr(port, "ticks_ms", fake.ticks_ms)
+    monkeypatch.setattr(port, "ticks_diff", ticks_diff)
     return fake
 
 

@@ -33,7 +33,7 @@ CASES = [
 
 
 def test_the_pulse_handler_is_native_code():
-    assert uses_native_code(ROOT / "firmware" / "netmeter" / "pulse_counter.py")
+    assert uses_native_code(ROOT / "firmware" / "netmeter" / "pulsecounter.py")
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,5 @@
 # RS-485 half-duplex transports: machine.UART with a DE pin (rp2, esp32) and busio.UART.
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from micropython import const
 
 # A character on the wire is 11 bits: start, 8 data, parity or 2nd stop, stop.
 BITS_PER_CHAR = const(11)
