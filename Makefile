@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint format clean deploy
+.PHONY: setup stubs test demo bench lint format clean deploy
 
 setup: $(STAMP)
 
@@ -22,7 +22,14 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+# Each port's published stubs (pinned in pyproject.toml), for the port API check in make test.
+stubs: .stubs/.installed
+
+.stubs/.installed: pyproject.toml $(STAMP)
+	$(BIN)/python tests/portcheck.py install
+	touch $@
+
+test: lint stubs
 	$(BIN)/pytest
 
 demo: $(STAMP)
@@ -36,4 +43,4 @@ deploy: $(STAMP)
 	$(BIN)/python -m host deploy --device $(PORT) --board $(BOARD)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .stubs .pytest_cache build *.egg-info

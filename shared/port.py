@@ -31,26 +31,30 @@ ticks_ms = getattr(time, "ticks_ms", None)
 ticks_us = getattr(time, "ticks_us", None)
 ticks_diff = getattr(time, "ticks_diff", None)
 sleep_ms = getattr(time, "sleep_ms", None)
+sleep_us = getattr(time, "sleep_us", None)
 
 if ticks_ms is None:  # CircuitPython, CPython: monotonic_ns is exact (an int, not a float)
-
+    # MicroPython's stubs rightly say it has no monotonic_ns: hence the ignore comments.
     def ticks_ms():
-        return (time.monotonic_ns() // 1000000) & TICKS_MASK
+        return (time.monotonic_ns() // 1000000) & TICKS_MASK  # type: ignore[attr-defined]
 
     def ticks_us():
-        return (time.monotonic_ns() // 1000) & TICKS_MASK
+        return (time.monotonic_ns() // 1000) & TICKS_MASK  # type: ignore[attr-defined]
 
     ticks_diff = circle_diff
 
     def sleep_ms(ms):
         time.sleep(ms / 1000)
 
+    def sleep_us(us):
+        time.sleep(us / 1000000)
+
 
 sha256 = getattr(hashlib, "sha256", None)
 if sha256 is None:  # CircuitPython: hashlib.new(name, data) only
 
     def sha256(data=b""):
-        return hashlib.new("sha256", data)
+        return hashlib.new("sha256", data)  # type: ignore[attr-defined]  # CircuitPython's
 
 
 def fs_writable(root="/"):
@@ -58,7 +62,7 @@ def fs_writable(root="/"):
     the firmware only after boot.py's storage.remount("/", readonly=False), and then not by the
     computer (docs/wiring.md, maintenance mode); MicroPython's and the simulator's are."""
     try:
-        import storage
+        import storage  # type: ignore[import-not-found]  # CircuitPython's
     except ImportError:
         return True
     return not storage.getmount(root).readonly

@@ -49,9 +49,7 @@ class DeRs485:
 
     def __init__(self, uart, de_pin, baud, sleep_us=None):
         if sleep_us is None:
-            import time
-
-            sleep_us = time.sleep_us
+            from shared.port import sleep_us
         self.baud = baud
         self._uart = uart
         self._de = de_pin

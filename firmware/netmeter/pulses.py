@@ -25,24 +25,6 @@ EXPORT = const(1)
 REJECTED = const(2)
 
 
-def _no_irq_disable():
-    return 0
-
-
-def _no_irq_enable(state):
-    pass
-
-
-def default_irq_section():
-    try:
-        import machine
-
-        return machine.disable_irq, machine.enable_irq
-    except (ImportError, AttributeError):
-        # The unix port and CPython have no interrupts to mask.
-        return _no_irq_disable, _no_irq_enable
-
-
 def validate_pulse_config(cfg, key="pulses"):
     """Return the pulse config with defaults filled in; raise ValueError naming key and range
     (netmeter.pulseconfig: boot-only code, which the runner drops after boot)."""
