@@ -44,9 +44,7 @@ def ticks(monkeypatch):
 def install_machine(monkeypatch, flavour, pins, **kwargs):
     machine = hwfakes.make_machine(pins, flavour, **kwargs)
     monkeypatch.setitem(sys.modules, "machine", machine)
-    monkeypatch.setattr(
-        time, "sleep_us", lambda us: machine.log.append(("sleep_us", us)), raising=False
-    )
+    monkeypatch.setattr(port, "sleep_us", lambda us: machine.log.append(("sleep_us", us)))
     return machine
 
 
