@@ -8,8 +8,9 @@
 # one place that may name an API one port lacks (the stub check of `make test` holds every other
 # module to its port's real API).
 #
-# Native code (@micropython.viper/native) is not here: CircuitPython refuses it at compile time
-# (SyntaxError), so it lives only in netmeter.pulsecounter, which no CircuitPython board imports.
+# Native code (the micropython.viper and native decorators) is not here: CircuitPython
+# refuses it at compile time (SyntaxError), so it lives only in netmeter.pulsecounter, which
+# no CircuitPython board imports.
 import hashlib
 import time
 

@@ -57,3 +57,9 @@ def test_mpy_cross_rejects_what_micropython_does_not_accept(tmp_path):
         [MPY_CROSS, "-o", str(tmp_path / "bad.mpy"), str(bad)], capture_output=True
     )
     assert proc.returncode != 0
+
+
+def test_native_code_lives_in_the_pulse_counter_only():
+    # CircuitPython refuses @micropython.viper at compile time: one module, which no
+    # CircuitPython board imports (tests/test_circuitpython.py) or gets (host/drive.py).
+    assert {p.name for p in BOARD_SOURCES if uses_native_code(p)} == {"pulsecounter.py"}
