@@ -10,6 +10,8 @@ import microcontroller
 
 from shared.port import fs_writable
 
+FAILED = "fw_failed"  # the error log's code for an exception that stopped the firmware
+
 
 def link_console():
     """The link's byte stream: usb_cdc.data when boot.py enabled it, else the console."""
@@ -31,7 +33,7 @@ def read_only(mode, errors=()):
     from netmeter.maintenance import ReadOnlyDevice, serve
 
     try:
-        with open("/config.json") as f:
+        with open("config.json") as f:
             config = json.load(f)
     except (OSError, ValueError):
         config = {}
@@ -55,4 +57,10 @@ else:
     except Exception as exc:  # noqa: BLE001 - whatever escaped, stay reachable
         traceback.print_exception(exc, exc)  # CircuitPython 10: value is positional too
         text = "%s: %s" % (type(exc).__name__, exc)
-        read_only("failed: " + text, [[0, "FIRMWARE_FAILED", text, 0]])
+        try:  # into the error log too, where the drive is writable
+            from netmeter.errlog import ErrorLog
+
+            ErrorLog("errors.log").log(0, FAILED, text)  # on the drive: the cwd is /
+        except Exception as log_exc:  # noqa: BLE001 - the board must stay reachable
+            print("netmeter: error log: %r" % log_exc)
+        read_only("failed: " + text, [[0, FAILED, text, 0]])

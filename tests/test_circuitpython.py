@@ -161,6 +161,12 @@ def test_a_failure_escaping_the_firmware_leaves_it_reachable_and_the_watchdog_fe
     with pytest.raises(KeyboardInterrupt):
         runpy.run_path(str(root / "code.py"), run_name="__main__")
     assert "something nobody caught" in replies(data)[3]["mode"]
+    from netmeter.errlog import ErrorLog
+
+    logged = ErrorLog(str(root / "errors.log")).entries()
+    assert [e[1:3] for e in logged][-1:] == [
+        ("fw_failed", "ValueError: something nobody cau")
+    ]  # 32 bytes
     assert mods["microcontroller"].watchdog.feeds > feeds + 100  # no reset loop
 
 
