@@ -48,7 +48,12 @@ def board(monkeypatch, tmp_path):
     # The firmware's "/" is the drive; D6 cannot count (the config work moves that default).
     monkeypatch.setattr(feather_rp2040_cp, "FS_ROOT", str(root))
     monkeypatch.setattr(feather_rp2040_cp, "PIN_S0_EXPORT", "D25")
-    return root, mods, fs, clock
+    yield root, mods, fs, clock
+    # The drive's modules were built on the fake time and hashlib: none may outlive the test
+    # (monkeypatch then puts back the ones imported before it).
+    for name in list(sys.modules):
+        if name.split(".")[0] in FIRMWARE:
+            del sys.modules[name]
 
 
 def request(serial, rid, code):
