@@ -132,3 +132,38 @@ def test_the_host_tells_the_console_from_the_data_port():
     assert data_port_beside("/dev/ttyACM0", ports) == "/dev/ttyACM1"
     assert data_port_beside("/dev/ttyACM1", ports) is None
     assert data_port_beside("/dev/ttyACM2", ports) is None
+
+
+class FakeLink:
+    """What host status reads from a CircuitPython board in maintenance mode, on its console."""
+
+    def info(self):
+        return {"board": "feather_rp2040_cp", "device_id": "feather-cp-1", "fw": "0.1.0",
+                "proto": 1, "first_seq": 0, "next_seq": 0, "clock_ms": 0, "link_port": "console",
+                "mode": "maintenance: the drive is writable by the computer"}  # fmt: skip
+
+    def status(self):
+        return {"mode": "maintenance", "p": [], "comm": {}, "errors": []}
+
+    def close(self):
+        pass
+
+
+def test_status_shows_the_mode_and_warns_about_the_console(capsys):
+    assert main(["status", "--device", "/dev/ttyACM0"], link=FakeLink()) == 0
+    out = capsys.readouterr().out
+    assert "mode     maintenance: the drive is writable by the computer" in out
+    assert "port     the console" in out
+
+
+def test_a_command_given_the_console_port_names_the_data_port(monkeypatch, capsys):
+    import serial.tools.list_ports
+
+    ports = [
+        Port("/dev/ttyACM0", "CircuitPython CDC control"),
+        Port("/dev/ttyACM1", "CircuitPython CDC2 control"),
+    ]
+    monkeypatch.setattr(serial.tools.list_ports, "comports", lambda: ports)
+    assert main(["status", "--device", "/dev/ttyACM0", "--timeout", "0.2"]) == 1
+    err = capsys.readouterr().err
+    assert "console (REPL)" in err and "--device /dev/ttyACM1" in err
