@@ -39,8 +39,8 @@ bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 deploy: $(STAMP)
-	@test -n "$(PORT)" -a -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico"; exit 2; }
-	$(BIN)/python -m host deploy --device $(PORT) --board $(BOARD)
+	@test -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico (CircuitPython: BOARD=feather_rp2040_cp [DRIVE=path])"; exit 2; }
+	$(BIN)/python -m host deploy --board $(BOARD) $(if $(PORT),--device $(PORT)) $(if $(DRIVE),--drive $(DRIVE))
 
 clean:
 	rm -rf $(VENV) .stubs .pytest_cache build *.egg-info

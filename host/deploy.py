@@ -1,4 +1,5 @@
-"""Deploy the firmware: compile to .mpy with mpy-cross, copy with the real mpremote."""
+"""Deploy the firmware: compile to .mpy with mpy-cross, copy with the real mpremote; a
+CircuitPython board gets its sources on its CIRCUITPY drive instead (host/drive.py)."""
 
 import json
 import os
