@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint format clean deploy
+.PHONY: setup stubs test demo bench lint format clean deploy
 
 setup: $(STAMP)
 
@@ -22,7 +22,14 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+# Each port's published stubs (pinned in pyproject.toml), for the port API check in make test.
+stubs: .stubs/.installed
+
+.stubs/.installed: pyproject.toml $(STAMP)
+	$(BIN)/python tests/portcheck.py install
+	touch $@
+
+test: lint stubs
 	$(BIN)/pytest
 
 demo: $(STAMP)
@@ -32,8 +39,8 @@ bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 deploy: $(STAMP)
-	@test -n "$(PORT)" -a -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico"; exit 2; }
-	$(BIN)/python -m host deploy --device $(PORT) --board $(BOARD)
+	@test -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico (CircuitPython: BOARD=feather_rp2040_cp [DRIVE=path])"; exit 2; }
+	$(BIN)/python -m host deploy --board $(BOARD) $(if $(PORT),--device $(PORT)) $(if $(DRIVE),--drive $(DRIVE))
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .stubs .pytest_cache build *.egg-info

@@ -24,7 +24,7 @@ from host.mpy import micropython_exe  # noqa: E402
 
 SCRIPT = ROOT / "bench" / "mpy_heap.py"
 WASM = ROOT / "bench" / "wasm"
-NATIVE = ("pulse_counter.py",)  # viper: cannot load in the webassembly VM
+NATIVE = ("pulsecounter.py",)  # viper: cannot load in the webassembly VM
 BOARD_HEAP = 128 * 1024  # a 32-bit board's heap, as the simulated board's 128wK stands for
 REQUESTS = ("info", "status", "pull", "log", "trace", "get_config", "put_config")
 

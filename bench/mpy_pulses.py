@@ -8,7 +8,7 @@ import io
 import time
 from array import array
 
-from netmeter.pulse_counter import PulseCounter
+from netmeter.pulsecounter import PulseCounter
 
 N = 20000
 

@@ -24,14 +24,17 @@ def build(config):
     import digitalio
     import microcontroller
     import rtc
+    import usb_cdc
     import watchdog
 
     from boards import Hardware
     from boards.drivers.clock import CircuitPythonRtc, TicksClock
     from boards.drivers.countio_pulses import CountioPulses
     from boards.drivers.rs485 import BusioRs485, validate_rs485_config
+    from boards.drivers.usbcdc import data_port
     from boards.drivers.watchdog import CircuitPythonWatchdog
-    from netmeter.pulses import COUNT_MASK, validate_pulse_config
+    from netmeter.pulses import validate_pulse_config
+    from shared.port import ticks_diff, ticks_ms
 
     pulse_cfg = validate_pulse_config(config.get("pulses"))
     rs485_cfg = validate_rs485_config(config.get("rs485"))
@@ -53,10 +56,6 @@ def build(config):
         rs485_dir=getattr(board, PIN_RS485_DE),
     )
 
-    def ticks_ms():
-        # time.monotonic_ns is exact (no float); the clock needs only the low 30 bits.
-        return (time.monotonic_ns() // 1000000) & COUNT_MASK
-
     return Hardware(
         NAME,
         pulses=pulses,
@@ -64,8 +63,9 @@ def build(config):
         watchdog=CircuitPythonWatchdog(
             microcontroller, watchdog, config.get("watchdog_ms", 8000), WATCHDOG_MAX_MS
         ),
-        clock=TicksClock(ticks_ms, None, CircuitPythonRtc(rtc.RTC(), time.struct_time)),
+        clock=TicksClock(ticks_ms, ticks_diff, CircuitPythonRtc(rtc.RTC(), time.struct_time)),
         fs_root=FS_ROOT,
         device_id=bytes(microcontroller.cpu.uid).hex(),
         record_capacity=RECORD_CAPACITY,
+        console=data_port(usb_cdc),  # None: the link stays on the console (StdioConsole)
     )

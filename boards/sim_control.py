@@ -116,11 +116,11 @@ def fault_point(control):
         armed[1] -= 1
         if armed[1] > 0:
             return
-        import time
+        from shared.port import sleep_ms
 
         control.send("X " + name)
         while True:  # the simulator SIGKILLs the process here: a power cut at this point
-            time.sleep_ms(1000)
+            sleep_ms(1000)
 
     return hit
 

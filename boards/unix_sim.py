@@ -51,7 +51,7 @@ def build(config, ticks_ms=None, clock=None, control=None):
     from boards.drivers.pty import PtyRs485
     from boards.drivers.rs485 import validate_rs485_config
     from boards.drivers.watchdog import RecordingWatchdog
-    from netmeter.pulse_counter import PulseCounter
+    from netmeter.pulsecounter import PulseCounter
     from netmeter.pulses import EDGE_FALLING, WIRING_DIRECTION, validate_pulse_config
 
     if ticks_ms is None:
@@ -79,9 +79,8 @@ def build(config, ticks_ms=None, clock=None, control=None):
     attach_pulse_irqs(pulses, pins, pulse_cfg["wiring"], SimPin.IRQ_FALLING | SimPin.IRQ_RISING)
     if clock is None:  # the simulator brings its own (VirtualClock): no TicksClock code then
         from boards.drivers.clock import TicksClock
-        from netmeter.pulses import ticks_diff
 
-        clock = TicksClock(ticks_ms, ticks_diff)
+        clock = TicksClock(ticks_ms)  # virtual ticks wrap on the 2**30 circle
     hw = Hardware(
         NAME,
         pulses=pulses,

@@ -91,28 +91,39 @@ def sim_board_arguments(p):
 def cmd_deploy(args):
     """Compile the firmware, copy it to a board with mpremote and give it a new link key."""
     from host.configfile import load
-    from host.deploy import DeployError, deploy, deploy_with_key
+    from host.deploy import DeployError, deploy, deploy_with_key, uses_drive
 
     config = load(args.config) if args.config else None
     try:
+        if not args.device and not uses_drive(args.board):
+            raise CommandError("--device is needed for %s: its serial port" % args.board)
         if args.no_key:
-            cfg = deploy(args.device, args.board, config)
+            cfg = deploy(args.device, args.board, config, drive=args.drive)
             path = None
         else:
             cfg, path = deploy_with_key(
-                args.device, args.board, config, args.device_id, args.key_dir
+                args.device, args.board, config, args.device_id, args.key_dir, args.drive
             )
     except (DeployError, ValueError) as exc:
         raise CommandError(str(exc)) from None
-    print(
-        "deployed netmeter for %s to %s; reset the board to start it" % (cfg["board"], args.device)
-    )
+    if "next" in cfg:  # a CircuitPython drive
+        print(
+            "deployed netmeter for %s to %s; next: %s" % (cfg["board"], cfg["drive"], cfg["next"])
+        )
+    else:
+        print(
+            "deployed netmeter for %s to %s; reset the board to start it"
+            % (cfg["board"], args.device)
+        )
     if path is not None:
         print("device %s: new link key on the board and in %s" % (cfg["device_id"], path))
 
 
 def deploy_arguments(p):
-    p.add_argument("--device", required=True, help="serial port of the board, e.g. /dev/ttyACM0")
+    p.add_argument("--device", help="serial port of a MicroPython board, e.g. /dev/ttyACM0")
+    p.add_argument(
+        "--drive", help="CircuitPython: the CIRCUITPY drive's mount point (default: found)"
+    )
     p.add_argument("--board", required=True, help="board name: rp2_pico, esp32_s3, ...")
     p.add_argument("--config", help="initial config file (JSON or TOML) to install")
     p.add_argument(
@@ -136,7 +147,15 @@ class State:
     def link(self):
         if self._link is None:
             from host.link import Link
+            from host.ports import data_port_beside
 
+            data = data_port_beside(self.args.device)
+            if data is not None:
+                print(
+                    "host: %s is the board's CircuitPython console (REPL); netmeter's link is "
+                    "on its data port: --device %s" % (self.args.device, data),
+                    file=sys.stderr,
+                )
             self._link = Link.open(self.args.device, timeout=self.args.timeout)
         return self._link
 
@@ -252,6 +271,10 @@ def cmd_status(args):
             "  (new config waiting for a reboot)" if info.get("config_pending") else "",
         )
     )
+    if info.get("mode"):
+        print("mode     %s" % info["mode"])
+    if info.get("link_port") == "console" and _circuitpython(info.get("board")):
+        print("port     the console, shared with the REPL: reset the board to get its data port")
     print(
         "key      %s, last counter %s"
         % ("installed" if info.get("has_key") else "NONE", info.get("counter"))
@@ -269,6 +292,15 @@ def cmd_status(args):
     print("link     %s" % _pairs(status.get("link", {})))
     for entry in status.get("errors", []):
         print("error    %s" % _log_line(entry))
+
+
+def _circuitpython(board):
+    from host.deploy import uses_drive
+
+    try:
+        return uses_drive(board)
+    except ValueError:  # a board this host does not know
+        return False
 
 
 def _pairs(d):

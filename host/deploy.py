@@ -1,4 +1,5 @@
-"""Deploy the firmware: compile to .mpy with mpy-cross, copy with the real mpremote."""
+"""Deploy the firmware: compile to .mpy with mpy-cross, copy with the real mpremote; a
+CircuitPython board gets its sources on its CIRCUITPY drive instead (host/drive.py)."""
 
 import json
 import os
@@ -88,11 +89,27 @@ def mpremote(device, *args, timeout=120):
     return proc.stdout
 
 
-def deploy(device, board, config=None, key=None):
+def uses_drive(board):
+    """CircuitPython boards (sources, no -march) are deployed to their CIRCUITPY drive."""
+    return board_arch(board) is None
+
+
+def deploy(device, board, config=None, key=None, drive=None):
     """Put the compiled firmware, main.py and config.json on the board at device; with key
-    (bytes), also the link key as link.key (hex), in the same mpremote session."""
+    (bytes), also the link key as link.key (hex), in the same mpremote session. A
+    CircuitPython board gets its sources on its CIRCUITPY drive instead (host.drive): cfg
+    then carries the next steps for the user as "next"."""
     cfg = dict(config or {})
     cfg["board"] = board
+    if uses_drive(board):
+        from host import drive as circuitpy
+
+        try:
+            where = circuitpy.find_drive(drive)
+            steps = circuitpy.deploy(where, cfg, key)
+        except circuitpy.DriveError as exc:
+            raise DeployError(str(exc)) from None
+        return dict(cfg, drive=str(where), next=steps)
     arch = board_arch(board)
     with tempfile.TemporaryDirectory() as tmp:
         staged = stage(tmp, arch if arch is not None else "sources")
@@ -140,8 +157,15 @@ def write_host_key(key_dir, device_id, key):
     return path
 
 
-def board_device_id(device):
+def board_device_id(device, board=None, drive=None):
     """The device_id in the config.json already on the board, or None."""
+    if board is not None and uses_drive(board):
+        from host import drive as circuitpy
+
+        try:
+            return circuitpy.read_config(circuitpy.find_drive(drive)).get("device_id") or None
+        except circuitpy.DriveError:
+            return None
     try:
         text = mpremote(device, "fs", "cat", ":config.json", timeout=30)
         return json.loads(text).get("device_id") or None
@@ -153,15 +177,15 @@ def new_device_id(board):
     return "%s-%s" % (board.replace("_", "-"), secrets.token_hex(3))
 
 
-def deploy_with_key(device, board, config=None, device_id=None, key_dir=None):
+def deploy_with_key(device, board, config=None, device_id=None, key_dir=None, drive=None):
     """Deploy and provision a fresh 32-byte link key: on the board as link.key, on the host
     in key_dir (default_key_dir()). The device keeps the device_id it has (config.json on the
     board) unless one is given; a new board gets <board>-<6 hex>. Returns (cfg, key path)."""
     cfg = dict(config or {})
-    device_id = device_id or cfg.get("device_id") or board_device_id(device)
+    device_id = device_id or cfg.get("device_id") or board_device_id(device, board, drive)
     cfg["device_id"] = device_id or new_device_id(board)
     key = secrets.token_bytes(KEY_SIZE)
-    cfg = deploy(device, board, cfg, key=key)
+    cfg = deploy(device, board, cfg, key=key, drive=drive)
     # The board has the key now: a failure writing the host copy leaves a board nobody can
     # command, which a second deploy fixes; the other order could leave a host key that
     # the board does not have, which looks like a forged request.

@@ -1,16 +1,11 @@
-# HMAC-SHA256 (RFC 2104) over hashlib.sha256, and the tags of state-changing link requests.
+# HMAC-SHA256 (RFC 2104) over SHA-256 (shared.port), and the tags of state-changing link requests.
 #
 # MicroPython has no hmac module, so both runtimes use this one; RFC 4231's vectors check it.
-import hashlib
 import struct
 
-try:
-    from micropython import const
-except ImportError:
+from micropython import const
 
-    def const(x):
-        return x
-
+from shared.port import sha256
 
 BLOCK = const(64)
 TAG_SIZE = const(16)  # HMAC-SHA256 truncated to 128 bits (RFC 2104 section 5 allows it)
@@ -21,11 +16,11 @@ KEY_MAX = const(64)
 
 def hmac_sha256(key, message):
     if len(key) > BLOCK:
-        key = hashlib.sha256(key).digest()
+        key = sha256(key).digest()
     key = bytes(key) + bytes(BLOCK - len(key))
-    inner = hashlib.sha256(bytes([b ^ 0x36 for b in key]))
+    inner = sha256(bytes([b ^ 0x36 for b in key]))
     inner.update(message)
-    outer = hashlib.sha256(bytes([b ^ 0x5C for b in key]))
+    outer = sha256(bytes([b ^ 0x5C for b in key]))
     outer.update(inner.digest())
     return outer.digest()
 

@@ -4,10 +4,11 @@
 def config_hash(cfg):
     """A short fingerprint of a configuration, the same on host and board: SHA-256 of its
     canonical JSON (sorted keys, no spaces), first 8 bytes in hex."""
-    import hashlib
     from binascii import hexlify
 
-    return hexlify(hashlib.sha256(canonical_json(cfg).encode()).digest()[:8]).decode()
+    from shared.port import sha256
+
+    return hexlify(sha256(canonical_json(cfg).encode()).digest()[:8]).decode()
 
 
 def canonical_json(value):

@@ -10,15 +10,9 @@
 import struct
 from binascii import a2b_base64, b2a_base64
 
+from micropython import const
+
 from shared.crc import crc32
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
 
 VERSION = const(1)
 MARKER = b"#NM"

@@ -2,15 +2,9 @@
 # docs/link-protocol.md describes them; frames are shared/frame.py's.
 import struct
 
+from micropython import const
+
 from shared import auth
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
 
 # Commands (the request's code byte).
 INFO = const(1)

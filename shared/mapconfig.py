@@ -3,6 +3,8 @@
 # Needed at boot only: the firmware builds its map once and then drops this module (see
 # netmeter.runner), which gives a small board some 10 KB of heap back. shared/regmap.py
 # holds what polling needs at run time; docs/modbus.md describes the maps and the keys.
+from micropython import const
+
 from shared.regmap import (
     ABCD,
     DATA_TYPES,
@@ -21,13 +23,6 @@ from shared.regmap import (
     RegisterMap,
     _rational,
 )
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
 
 
 def parse_address(value, function, key="address"):

@@ -1,17 +1,11 @@
 # The interval record: one versioned, fixed-size binary layout for firmware, host and docs.
 # docs/record-format.md describes it; tests decode its hex example on both runtimes.
 import struct
-from hashlib import sha256
+
+from micropython import const
 
 from shared.crc import crc32
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from shared.port import sha256
 
 VERSION = const(1)
 SIZE = const(76)

@@ -23,13 +23,7 @@
 #   of mWh once, exactly and identically on every runtime (no float arithmetic involved).
 import struct
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from micropython import const
 
 READ_HOLDING = const(3)
 READ_INPUT = const(4)

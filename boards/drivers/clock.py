@@ -1,5 +1,5 @@
 # Wall clocks in Unix epoch milliseconds (UTC) over a tick counter, optionally an RTC.
-from netmeter.pulses import ticks_diff as _ticks_diff
+from shared.port import circle_diff
 
 DAY_MS = 86400000
 
@@ -86,7 +86,7 @@ class TicksClock:
 
     def __init__(self, ticks_ms, ticks_diff=None, rtc=None):
         self._ticks = ticks_ms
-        self._diff = ticks_diff or _ticks_diff
+        self._diff = ticks_diff or circle_diff
         self._rtc = rtc
         self.is_set = False
         base = rtc.read_ms() if rtc is not None else 0

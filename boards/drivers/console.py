@@ -10,6 +10,8 @@ import sys
 class StdioConsole:
     """read() -> the bytes waiting now (at most limit), never blocking; write(data)."""
 
+    name = "console"  # the port the link is on (INFO's link_port)
+
     def __init__(self, stdin=None, stdout=None):
         stdin = stdin or sys.stdin
         stdout = stdout or sys.stdout

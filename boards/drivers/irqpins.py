@@ -1,5 +1,5 @@
 # Hard-IRQ S0 inputs (rp2 and the simulated board): pin edges wired to PulseCounter handlers.
-from netmeter.pulse_counter import PulseCounter
+from netmeter.pulsecounter import PulseCounter
 from netmeter.pulses import EDGE_FALLING, WIRING_DIRECTION
 
 

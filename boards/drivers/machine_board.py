@@ -1,7 +1,4 @@
 # What every MicroPython machine-module board has in common: UART + DE pin, RTC, WDT, chip id.
-import time
-
-
 def machine_hardware(machine, board, config, rs485_cfg, pulses, tx, rx):
     """The Hardware of a board module (its NAME, UART_ID, PIN_RS485_DE, WATCHDOG_MAX_MS,
     FS_ROOT, RECORD_CAPACITY), with its pulse input already built; tx and rx as its
@@ -10,6 +7,7 @@ def machine_hardware(machine, board, config, rs485_cfg, pulses, tx, rx):
     from boards.drivers.clock import MachineRtc, TicksClock
     from boards.drivers.rs485 import DeRs485, machine_parity
     from boards.drivers.watchdog import MachineWatchdog
+    from shared.port import ticks_diff, ticks_ms
 
     uart = machine.UART(
         board.UART_ID,
@@ -27,7 +25,7 @@ def machine_hardware(machine, board, config, rs485_cfg, pulses, tx, rx):
         pulses=pulses,
         rs485=DeRs485(uart, de, rs485_cfg["baud"]),
         watchdog=MachineWatchdog(machine, config.get("watchdog_ms", 8000), board.WATCHDOG_MAX_MS),
-        clock=TicksClock(time.ticks_ms, time.ticks_diff, MachineRtc(machine.RTC())),
+        clock=TicksClock(ticks_ms, ticks_diff, MachineRtc(machine.RTC())),
         fs_root=board.FS_ROOT,
         device_id=unique_id(machine),
         record_capacity=board.RECORD_CAPACITY,

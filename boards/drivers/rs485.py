@@ -1,11 +1,5 @@
 # RS-485 half-duplex transports: machine.UART with a DE pin (rp2, esp32) and busio.UART.
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from micropython import const
 
 # A character on the wire is 11 bits: start, 8 data, parity or 2nd stop, stop.
 BITS_PER_CHAR = const(11)
@@ -55,9 +49,7 @@ class DeRs485:
 
     def __init__(self, uart, de_pin, baud, sleep_us=None):
         if sleep_us is None:
-            import time
-
-            sleep_us = time.sleep_us
+            from shared.port import sleep_us
         self.baud = baud
         self._uart = uart
         self._de = de_pin

@@ -1,6 +1,5 @@
 # The firmware's one orchestrating loop: poll the meter, take pulses, net, close, store.
 import json
-import time
 from binascii import hexlify
 
 from netmeter import errlog as codes
@@ -9,6 +8,7 @@ from netmeter.errlog import ErrorLog
 from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
 from netmeter.store import YEAR_15MIN, RecordStore
+from shared.port import ticks_diff, ticks_us
 from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
 from shared.regmap import RegisterMap, mwh_per_count
 
@@ -26,15 +26,6 @@ DEFAULTS = {
     "capacity": None,  # records kept; None: the board's RECORD_CAPACITY (a year where it fits)
     "device_id": None,
 }
-if hasattr(time, "ticks_us"):
-    _ticks_us, _ticks_diff = time.ticks_us, time.ticks_diff
-else:  # CPython, for the tests that run the app on both runtimes
-
-    def _ticks_us():
-        return time.monotonic_ns() // 1000
-
-    def _ticks_diff(a, b):
-        return a - b
 
 
 def app_config(config):
@@ -122,7 +113,7 @@ class App:
 
         note_open(self, self.store.open())
         recover(self)
-        self._ticks = _ticks_us
+        self._ticks = ticks_us
         self._last_ticks = self._ticks()
         self._mono_us = 0
         self.link = None  # the host link service; the runner attaches it on a board
@@ -130,7 +121,7 @@ class App:
     def monotonic_us(self):
         # ticks_us wraps (every 18 minutes on 32-bit ports); this count does not.
         now = self._ticks()
-        self._mono_us += _ticks_diff(now, self._last_ticks)
+        self._mono_us += ticks_diff(now, self._last_ticks)
         self._last_ticks = now
         return self._mono_us
 

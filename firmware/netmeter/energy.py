@@ -3,16 +3,10 @@
 # interval boundaries. Integers only: floats from the meter are converted once, here.
 import math
 
+from micropython import const
+
 from netmeter.quadrant import quadrant
 from shared.record import BAD_READING, DATA_INVALID, ESTIMATED, METER_RESET, RECOVERED
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
 
 # Channel indices of a span's amounts.
 A_PLUS = const(0)

@@ -7,15 +7,9 @@
 # so a meter that stops answering cannot wear the flash out one timeout at a time.
 import struct
 
+from micropython import const
+
 from shared.crc import crc32
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
 
 ENTRY_SIZE = const(64)
 # entry number (1, 2, ...; 0 is never written), t_ms, suppressed repeats before this one,

@@ -55,6 +55,7 @@ class AppDevice:
             "first_seq": first,
             "next_seq": next_seq,
             "acked": self._acked,
+            "link_port": getattr(getattr(self.hw, "console", None), "name", "console"),
         }
 
     def status(self):

@@ -3,7 +3,8 @@
 # Small on purpose: it is loaded at boot, the server (netmeter.link, netmeter.linkdevice) only
 # when a host first sends a frame, and dropped again (its modules too) after idle_ms without
 # a byte from the host, so a board that no host talks to runs on its base heap.
-import time
+from shared.port import ticks_diff
+from shared.port import ticks_ms as port_ticks_ms
 
 # What building the server imports; forgotten again when the server is dropped.
 SERVER_MODULES = (
@@ -16,16 +17,6 @@ SERVER_MODULES = (
     "shared.config",
 )
 IDLE_MS = 60000
-
-if hasattr(time, "ticks_ms"):
-    _ticks_ms, _ticks_diff = time.ticks_ms, time.ticks_diff
-else:  # CPython, for tests
-
-    def _ticks_ms():
-        return time.monotonic_ns() // 1000000
-
-    def _ticks_diff(a, b):
-        return a - b
 
 
 class LinkService:
@@ -42,7 +33,7 @@ class LinkService:
         self._make_server = make_server
         self.failures = 0
         self.idle_ms = idle_ms
-        self._ticks = ticks_ms or _ticks_ms
+        self._ticks = ticks_ms or port_ticks_ms
         self._last_rx = 0
         self.stats = None  # the dropped server's statistics, carried over to the next one
 
@@ -62,7 +53,7 @@ class LinkService:
     def _serve(self):
         data = self.console.read(256)
         if not data:
-            if self.server is not None and _ticks_diff(self._ticks(), self._last_rx) >= (
+            if self.server is not None and ticks_diff(self._ticks(), self._last_rx) >= (
                 self.idle_ms
             ):
                 self.drop_server()
@@ -91,6 +82,8 @@ def make_link(app, hw, config, root=None, console=None):
     """The link service of a running app on the board's console."""
     if root is None:
         root = hw.fs_root
+    if console is None:
+        console = getattr(hw, "console", None)  # a board's own link port (usb_cdc.data)
     if console is None:
         from boards.drivers.console import StdioConsole
 

@@ -1,11 +1,5 @@
 # Four-quadrant classification of active and reactive power by their signs (facts.md).
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from micropython import const
 
 QI = const(1)  # import, inductive
 QII = const(2)  # export, Q >= 0

@@ -9,20 +9,14 @@ import os
 import struct
 from binascii import unhexlify
 
+from micropython import const
+
 from netmeter.atomic import read_atomic
 from netmeter.errlog import CHAIN, TORN_RECORD
 from netmeter.netting import make_accumulator
 from netmeter.store import _seg_name, _size
 from shared.crc import crc32
 from shared.record import BODY_SIZE, SIZE, RecordError, chain_link, decode, record_link
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
 
 _SEQ_AT = const(4)
 _MAX_PROBLEMS = const(100)

@@ -20,15 +20,9 @@
 # makes it collide with our request on the bus instead, which the CRC then rejects.
 import struct
 
+from micropython import const
+
 from shared.crc import crc16_modbus
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
 
 READ_HOLDING = const(3)
 READ_INPUT = const(4)

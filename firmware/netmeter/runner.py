@@ -2,7 +2,8 @@
 import gc
 import json
 import sys
-import time
+
+from shared.port import sleep_ms
 
 # Modules only a board's build() needs (config validation, wiring helpers); forgotten after it.
 # A module whose objects live on (DeRs485 on rp2) stays in the heap but costs nothing more.
@@ -24,7 +25,7 @@ def run_forever(app, hw, idle_ms=5):
     """Real time: step the app on the board's clock; sleep briefly when nothing is due."""
     while True:
         if not app.step(hw.clock.now_ms()):
-            time.sleep_ms(idle_ms)
+            sleep_ms(idle_ms)
 
 
 def forget_modules(names):

@@ -6,6 +6,8 @@
 import os
 import struct
 
+from micropython import const
+
 from netmeter.atomic import read_atomic, write_atomic
 from shared.crc import crc32
 from shared.record import (
@@ -20,14 +22,6 @@ from shared.record import (
     genesis_link,
     record_link,
 )
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
 
 YEAR_15MIN = const(35040)  # one year of 15-minute intervals
 SEGMENT_RECORDS = const(192)  # two days at 15 minutes: 14,592 bytes per segment file

@@ -4,7 +4,7 @@ import sys
 from array import array
 
 from dualtest import RUNTIME, raises
-from netmeter.pulse_counter import PulseCounter
+from netmeter.pulsecounter import PulseCounter
 from netmeter.pulses import (
     COUNT_MASK,
     EXPORT,

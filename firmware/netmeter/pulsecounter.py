@@ -6,7 +6,15 @@
 # interrupts on rp2 and under micropython.heap_lock() in the tests. The handler body is
 # viper (native code: compile with mpy-cross -march), which makes an edge cost about as much
 # as the bare minimum a handler can do (bench/bench_pulses.py).
+#
+# This is the project's only native code, and CircuitPython refuses @micropython.viper at
+# compile time (SyntaxError): no CircuitPython board imports this module (feather_rp2040_cp
+# counts with countio; tests/test_circuitpython.py checks it never loads there).
+import sys
 from array import array
+
+import micropython  # the compiler knows @micropython.viper by that spelling only
+from micropython import const
 
 from netmeter.pulses import (
     COUNT_MASK,
@@ -15,30 +23,32 @@ from netmeter.pulses import (
     EXPORT,
     IMPORT,
     WIRING_DIRECTION,
-    default_irq_section,
-    default_ticks,
     validate_pulse_config,
 )
+from shared import port
 
-try:
-    from micropython import const
-except ImportError:
+if sys.implementation.name == "cpython":  # the tests run the handlers as plain Python
 
-    def const(x):
-        return x
-
-
-try:
-    import micropython  # the compiler knows @micropython.viper by that spelling only
-except ImportError:  # CPython runs the same code as plain Python
-
-    class micropython:  # noqa: N801 - stands in for the module of the same name
-        @staticmethod
-        def viper(f):
-            return f
-
-    def ptr32(buf):
+    def ptr32(buf):  # a viper cast, known to MicroPython's compiler only
         return buf
+
+
+def _no_irq_disable():
+    return 0
+
+
+def _no_irq_enable(state):
+    pass
+
+
+def default_irq_section():
+    try:
+        import machine
+
+        return machine.disable_irq, machine.enable_irq
+    except (ImportError, AttributeError):
+        # The unix port and CPython have no interrupts to mask.
+        return _no_irq_disable, _no_irq_enable
 
 
 # Per-input state: three ints per input (last accepted tick, last release tick, flags).
@@ -157,7 +167,7 @@ class PulseCounter:
         enable_irq=None,
     ):
         if ticks_ms is None:
-            ticks_ms = default_ticks()[0]
+            ticks_ms = port.ticks_ms
         if disable_irq is None or enable_irq is None:
             disable_irq, enable_irq = default_irq_section()
         self.debounce_ms = debounce_ms
