@@ -36,7 +36,14 @@ class SimPin:
 
 
 def build(
-    settings, ticks_ms=None, clock=None, control=None, rs485_path=None, fs_root=FS_ROOT, wiring=None
+    settings,
+    ticks_ms=None,
+    clock=None,
+    control=None,
+    rs485_path=None,
+    fs_root=FS_ROOT,
+    wiring=None,
+    rs485=None,
 ):
     """Hardware of the simulated board, wired as settings say (shared.config).
 
@@ -47,13 +54,13 @@ def build(
     - clock: an object with now_ms()/set_ms()/is_set; default TicksClock(ticks_ms), unset.
     - control: kept as hw.control for the main loop / simulator glue.
     - rs485_path: the pty of the simulated meter's line; fs_root: the board's directory;
-      wiring: where the simulator wrote the line and control paths (unix_sim.json).
+      wiring: where the simulator wrote the line and control paths (unix_sim.json);
+      rs485: a line object (write/read/baud) in place of the pty, for tests.
     The pulse inputs are SimPins in hw.pins ("import"/"export" or "pulse"/"direction"),
     idle at the inactive level of the configured edge.
     """
     from boards import Hardware
     from boards.drivers.irqpins import attach_pulse_irqs
-    from boards.drivers.pty import PtyRs485
     from boards.drivers.watchdog import RecordingWatchdog
     from netmeter.pulse_counter import PulseCounter
     from netmeter.pulses import EDGE_FALLING, WIRING_DIRECTION
@@ -68,7 +75,7 @@ def build(
         control = SimControl(sim["control"], clock)
         rs485_path = sim["rs485"]
     pulse_cfg = settings["pulses"]
-    if not rs485_path:
+    if rs485 is None and not rs485_path:
         raise ValueError("unix_sim needs rs485_path: the pty of the simulated meter's line")
     idle = 1 if pulse_cfg["edge"] == EDGE_FALLING else 0
     if pulse_cfg["wiring"] == WIRING_DIRECTION:
@@ -79,6 +86,10 @@ def build(
         pulse_cfg, direction_pin=pins.get("direction"), ticks_ms=ticks_ms
     )
     attach_pulse_irqs(pulses, pins, pulse_cfg["wiring"], SimPin.IRQ_FALLING | SimPin.IRQ_RISING)
+    if rs485 is None:
+        from boards.drivers.pty import PtyRs485
+
+        rs485 = PtyRs485(rs485_path, settings["rs485"]["baud"])
     if clock is None:  # the simulator brings its own (VirtualClock): no TicksClock code then
         from boards.drivers.clock import TicksClock
         from netmeter.pulses import ticks_diff
@@ -87,7 +98,7 @@ def build(
     hw = Hardware(
         NAME,
         pulses=pulses,
-        rs485=PtyRs485(rs485_path, settings["rs485"]["baud"]),
+        rs485=rs485,
         watchdog=RecordingWatchdog(ticks_ms, settings["watchdog_ms"]),
         clock=clock,
         fs_root=fs_root,
