@@ -59,9 +59,7 @@ def build(settings):
         NAME,
         pulses=pulses,
         rs485=BusioRs485(uart, rs485_cfg["baud"]),
-        watchdog=CircuitPythonWatchdog(
-            microcontroller, watchdog, settings["watchdog_ms"]
-        ),
+        watchdog=CircuitPythonWatchdog(microcontroller, watchdog, settings["watchdog_ms"]),
         clock=TicksClock(ticks_ms, None, CircuitPythonRtc(rtc.RTC(), time.struct_time)),
         fs_root=FS_ROOT,
         device_id=bytes(microcontroller.cpu.uid).hex(),

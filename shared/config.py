@@ -116,7 +116,8 @@ def _poll_rules(out, regmap):
     if out["netting"]["interval_min"] * 60000 % period_ms:
         raise ConfigInvalid(
             "poll_period_s = %d: must divide netting.interval_min (%d min) so that a poll "
-            "falls on every interval boundary" % (out["poll_period_s"], out["netting"]["interval_min"])
+            "falls on every interval boundary"
+            % (out["poll_period_s"], out["netting"]["interval_min"])
         )
     reads = len(plan_reads(regmap, out["polled"], regmap.max_read))
     # Every read timing out on every attempt must still end before the next poll is due,
@@ -158,6 +159,3 @@ def _device_id(value):
             "device_id = %s: must be 1..%d characters of A-Z a-z 0-9 - _"
             % (shown(value), DEVICE_ID_MAX)
         )
-
-
-from shared.confighash import canonical_json, config_hash  # noqa: E402,F401 - re-exported

@@ -48,8 +48,21 @@ BOARDS = {
         "capacity_max": 70080,
         "wirings": ("separate",),
         "pins": {"import": "D5", "export": "D11"},
-        "inputs": ("D4", "D5", "D6", "D10", "D11", "D12", "D13", "D24", "D25", "A0", "A1",
-                   "A2", "A3"),  # fmt: skip
+        "inputs": (
+            "D4",
+            "D5",
+            "D6",
+            "D10",
+            "D11",
+            "D12",
+            "D13",
+            "D24",
+            "D25",
+            "A0",
+            "A1",
+            "A2",
+            "A3",
+        ),  # fmt: skip
         "counting": "pwm_b",
     },
     "unix_sim": {
@@ -86,7 +99,8 @@ def check_pins(board, caps, pins, wiring):
     for role in pins:
         if role not in known:
             raise ConfigInvalid(
-                "pulses.pins.%s is not an input of %s (known: %s)" % (role, board, ", ".join(known))
+                "pulses.pins.%s is not an input of %s (known: %s)"
+                % (role, board, ", ".join(known))
             )
     out = dict(caps["pins"])
     out.update(pins)
@@ -99,9 +113,10 @@ def check_pins(board, caps, pins, wiring):
         key = "pulses.pins.%s = %s" % (role, _pin_text(caps, pin))
         free = caps["inputs"]
         if isinstance(pin, bool) or pin not in free or (is_int(pin) != is_int(free[0])):
+            usable = pwm_b_pins(caps) if caps["counting"] == "pwm_b" else free
             raise ConfigInvalid(
-                "%s: not an input %s can use; use one of %s"
-                % (key, board, ", ".join([str(p) for p in free]))
+                "%s: not an input %s can use (UART, DE and on-board pins are taken); use %s"
+                % (key, board, ", ".join([str(p) for p in usable]))
             )
         if caps["counting"] == "pwm_b" and role != "direction":
             gpio = FEATHER_RP2040_GPIO[pin]

@@ -78,7 +78,8 @@ def known_keys(prefix, cfg, known):
     for key in cfg:
         if key not in known:
             raise ConfigInvalid(
-                "%s%s is not a setting (known: %s)" % (prefix, str(key)[:VALUE_MAX], ", ".join(known))
+                "%s%s is not a setting (known: %s)"
+                % (prefix, str(key)[:VALUE_MAX], ", ".join(known))
             )
 
 

@@ -10,6 +10,12 @@ except ImportError:
 # A character on the wire is 11 bits: start, 8 data, parity or 2nd stop, stop.
 BITS_PER_CHAR = const(11)
 
+
+def char_time_us(baud):
+    """One character time in microseconds, rounded up."""
+    return (BITS_PER_CHAR * 1000000 + baud - 1) // baud
+
+
 def machine_parity(parity):
     """machine.UART's parity argument: None, 0 (even) or 1 (odd)."""
     return {"none": None, "even": 0, "odd": 1}[parity]

@@ -34,7 +34,6 @@ class App:
     def __init__(self, hw, settings, regmap):
         cfg = settings
         self.hw = hw
-        self.config = cfg
         self.config_state = "ok"  # or "last_good: <why>" (netmeter.runner)
         phases = ("l1", "l2", "l3")[: cfg["phases"]]
         self.power_names = [(("p_" + ph), ("q_" + ph)) for ph in phases]

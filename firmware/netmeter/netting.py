@@ -1,7 +1,6 @@
 # Builds the netting core (sources + interval accumulator) from a plain config dict.
 from netmeter.energy import PowerSource, PulseSource, RegisterSource, pulse_constant
 from netmeter.interval import IntervalAccumulator
-
 from shared.confignetting import NETTING_DEFAULTS
 
 # The device's netting defaults (shared.confignetting) and what the register map gives.

@@ -1,15 +1,16 @@
-# Boot: make the settings from config.json, build the board's hardware and the app, and run
-# the main loop. A setting never stops the board: a config that cannot be used gives way to
-# the last one that ran (config.good.json), and with none usable the board boots a safe mode
-# (link up, no polling) that says why in INFO/STATUS, so `host config push` can fix it.
+# Boot: make the settings from config.json (netmeter.bootconfig), build the board's hardware
+# and the app, and run the main loop. A setting never stops the board: a config that cannot
+# be used gives way to the last one that ran (config.good.json), and with none usable the
+# board boots a safe mode (netmeter.safemode: link up, no polling) that says why in
+# INFO/STATUS, so `host config push` can fix it.
 import gc
-import json
 import sys
 import time
 
 # Modules that making the settings loads (the schema and its sections, the meter map's
 # builder); forgotten once the settings and the register map are made.
 CONFIG_MODULES = (
+    "netmeter.bootconfig",
     "shared.config",
     "shared.configboards",
     "shared.configcheck",
@@ -17,91 +18,20 @@ CONFIG_MODULES = (
     "shared.configpulses",
     "shared.mapconfig",
 )
-# Modules only a board's build() needs (wiring helpers); forgotten after it.
-# A module whose objects live on (DeRs485 on rp2) stays in the heap but costs nothing more.
-BOOT_ONLY = ("boards.drivers.rs485", "boards.drivers.irqpins")
+# Modules only a board's build() needs (wiring helpers, the S0 words its values came from);
+# forgotten after it. A module whose objects live on (DeRs485 on rp2) stays in the heap but
+# costs nothing more.
+BOOT_ONLY = ("boards.drivers.rs485", "boards.drivers.irqpins", "shared.s0")
 # Modules only building the app needs (opening the store, the checkpoint, the netting core's
 # builder and its defaults); forgotten after it.
-APP_BOOT_ONLY = ("netmeter.recovery", "netmeter.netting", "shared.confignetting")
+APP_BOOT_ONLY = (
+    "netmeter.recovery",
+    "netmeter.netting",
+    "shared.confignetting",
+    "shared.configcheck",
+)
 
 CONFIG_FILE = "config.json"
-LAST_GOOD_SUFFIX = ".good.json"  # config.good.json: the last config an interval closed under
-
-
-def load_config(path=CONFIG_FILE):
-    """(config, None), or (None, why) when the file cannot be read or is not JSON. A missing
-    file is the empty config: every setting at its default."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as exc:
-        if exc.args and exc.args[0] == 2:  # ENOENT
-            return {}, None
-        return None, "%s: cannot be read (%s)" % (path, exc)
-    except Exception as exc:  # noqa: BLE001 - a torn file may not even decode
-        return None, "%s: cannot be read (%s)" % (path, exc)
-    try:
-        return json.loads(text), None
-    except Exception as exc:  # noqa: BLE001 - ValueError; RecursionError on deep nesting
-        return None, "%s: not JSON (%s)" % (path, exc)
-
-
-def last_good_path(config_path):
-    if config_path.endswith(".json"):
-        return config_path[:-5] + LAST_GOOD_SUFFIX
-    return config_path + LAST_GOOD_SUFFIX
-
-
-def boot_settings(config_path=CONFIG_FILE):
-    """(settings, regmap, config, state) from config.json or else its last good copy.
-
-    state is "ok", "last_good: <why config.json was not used>" or "safe: <why>"; in safe mode
-    settings are the defaults of the board named where one could be read (regmap None)."""
-    from shared.config import ConfigInvalid, resolve
-
-    why = []
-    seen = []
-    for path in (config_path, last_good_path(config_path)):
-        cfg, problem = load_config(path)
-        if cfg is not None and (path == config_path or cfg):
-            seen.append(cfg)
-            try:
-                made, regmap = resolve(cfg)
-            except ConfigInvalid as exc:
-                problem = "%s: %s" % (path, exc)
-            except Exception as exc:  # noqa: BLE001 - nothing a file holds may stop the boot
-                problem = "%s: %s: %s" % (path, type(exc).__name__, exc)
-            else:
-                state = "ok" if not why else "last_good: " + why[0]
-                return made, regmap, cfg, state
-        if problem is not None:
-            why.append(problem)
-        elif path != config_path:
-            why.append("no last good config")
-    board = _salvage(seen, "board") or _platform_board()
-    try:
-        made = resolve({"board": board} if board else {})[0]
-    except ConfigInvalid:
-        made = resolve({})[0]
-    made["device_id"] = _salvage(seen, "device_id")
-    return made, None, seen[0] if seen else {}, "safe: " + "; ".join(why)
-
-
-def _salvage(configs, key):
-    """A board name or device id from configs that failed as a whole: the safe mode still
-    answers as the board the host knows."""
-    for cfg in configs:
-        if isinstance(cfg, dict) and isinstance(cfg.get(key), str):
-            return cfg[key]
-    return None
-
-
-def _platform_board():
-    # With no board name to read, the safe mode still needs the board's hardware.
-    impl = sys.implementation.name
-    if impl == "circuitpython":
-        return "feather_rp2040_cp"
-    return {"rp2": "rp2_pico", "esp32": "esp32_s3"}.get(sys.platform)
 
 
 def run_forever(app, hw, idle_ms=5):
@@ -124,8 +54,11 @@ def forget_modules(names):
 
 
 def main(config_path=CONFIG_FILE):
+    from netmeter.bootconfig import boot_settings, keep_when_closed, last_good_path, note_state
+
     settings, regmap, config, state = boot_settings(config_path)
-    forget_modules(CONFIG_MODULES)
+    good_path = last_good_path(config_path)
+    forget_modules(CONFIG_MODULES)  # what is still held here goes when it is dropped below
     import boards
 
     board = boards.load(settings["board"])
@@ -141,14 +74,13 @@ def main(config_path=CONFIG_FILE):
         regmap = None  # the app keeps the quantities it polls; the rest of the map can go
         forget_modules(APP_BOOT_ONLY)
     if app is None:
-        app = SafeApp(hw, settings, state)
-    elif state == "ok":
-        keep_when_closed(app, config, last_good_path(config_path))
-    if state != "ok":
-        from netmeter.errlog import CONFIG_REJECTED
+        from netmeter.safemode import SafeApp
 
-        print("netmeter: " + state)
-        app.errlog.log(hw.clock.now_ms(), CONFIG_REJECTED, state)
+        app = SafeApp(hw, state, settings["device_id"])
+    elif state == "ok":
+        keep_when_closed(app, config, good_path)
+    note_state(app, hw, state)
+    settings = boot_settings = keep_when_closed = last_good_path = note_state = None
     run(app, hw, config)
 
 
@@ -179,72 +111,14 @@ def run(app, hw, config):
         release_firmware()
         raise
     except Exception as exc:  # noqa: BLE001 - the board must stay reachable
-        if isinstance(app, SafeApp):
+        if app.poller is None:  # already in safe mode: nothing left to fall back to
             raise
-        reason = "main loop stopped: %s: %s" % (type(exc).__name__, exc)
-        print("netmeter: " + reason)
-        if hasattr(sys, "print_exception"):
-            sys.print_exception(exc)
-        from netmeter.errlog import CRASHED
+        from netmeter.safemode import after_crash
 
-        app.errlog.log(hw.clock.now_ms(), CRASHED, reason)
-        safe = SafeApp(hw, app.config, "safe: " + reason, app.errlog, app.store, app.device_id)
-        app = None
+        safe = after_crash(app, hw, exc)
+        app = loop = None
         gc.collect()
         run(safe, hw, config)
-
-
-def keep_when_closed(app, config, good_path):
-    """Once the app has closed its first interval under config, copy it to good_path: the
-    config a later boot falls back to. Watches app.step until then, then steps aside."""
-    step = app.step
-    first = app.store.next_seq
-
-    def watched(now_ms):
-        busy = step(now_ms)
-        if app.store.next_seq != first:
-            del app.step  # back to the class's step: nothing more to watch
-            from netmeter.atomic import replace_file
-
-            replace_file(good_path, json.dumps(config).encode())
-        return busy
-
-    app.step = watched
-
-
-class SafeApp:
-    """The board with no usable config: no polling, no records made; the link answers INFO,
-    STATUS, LOG and PUT_CONFIG, and says why (config_state). The records already stored stay
-    untouched for the boot that follows a good config."""
-
-    def __init__(self, hw, settings, state, errlog=None, store=None, device_id=None):
-        self.hw = hw
-        self.config = settings
-        self.config_state = state
-        self.config_pending = False
-        self.acked = -1
-        if errlog is None:
-            from netmeter.errlog import ErrorLog
-
-            errlog = ErrorLog(hw.fs_root + "/errors.log")
-        self.errlog = errlog
-        self.store = store  # None: not opened (which device id it chains under is unknown)
-        self.device_id = (
-            device_id or settings["device_id"] or getattr(hw, "device_id", None) or hw.name
-        )
-        self.poller = None
-        self.power_names = []
-        self.trace = None
-        self.link = None
-
-    def step(self, now_ms):
-        self.serve_link()
-        self.hw.watchdog.feed()
-        return False
-
-    def serve_link(self):
-        if self.link is not None:
-            self.link.serve()
 
 
 def release_firmware():

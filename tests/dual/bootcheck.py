@@ -58,7 +58,11 @@ PULSES_INVALID = {
     "min_width_ms": (0, 30.0),
     "export_level": (2, True),
 }
-RS485_VALID = {"baud": (9600, 19200, 115200), "parity": ("none", "even", "odd"), "stop_bits": (1, 2)}
+RS485_VALID = {
+    "baud": (9600, 19200, 115200),
+    "parity": ("none", "even", "odd"),
+    "stop_bits": (1, 2),
+}
 RS485_INVALID = {"baud": (299, 1000001, 9600.0), "parity": ("mark",), "stop_bits": (3,)}
 SOURCES = (
     ["registers", "power"],
@@ -184,7 +188,7 @@ def boot_and_poll(settings, regmap):
 
 def boot_file(cfg):
     """What the runner makes of cfg written straight into config.json: (settings, state)."""
-    from netmeter.runner import boot_settings
+    from netmeter.bootconfig import boot_settings
 
     root = fresh_dir("bootfile")
     with open(root + "/config.json", "w") as f:
