@@ -6,7 +6,6 @@ import tomllib
 from pathlib import Path
 
 
-
 class ConfigFileError(Exception):
     """A config file that cannot be read or is not a valid configuration; one line."""
 

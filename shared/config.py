@@ -8,13 +8,91 @@
 # the app take their values from it and check nothing again. Boot-only on a board: the runner
 # forgets these modules (netmeter.runner CONFIG_MODULES) once the settings are made.
 #
-# Sections: shared.configcheck (the messages), shared.configboards (what each board can do),
-# shared.configpulses, shared.confignetting; the meter map is checked by building it
-# (shared.mapconfig).
-from shared.configboards import BOARDS, DEFAULT_BOARD
-from shared.configcheck import ConfigInvalid, int_in, known_keys, one_of, section, shown
-from shared.confignetting import netting_section
-from shared.configpulses import pulses_section
+# Sections: shared.configboards (what each board can do), shared.configpulses and
+# shared.confignetting, which take the checks below (every refusal reads the same way:
+# "key = value: rule; fix"); the meter map is checked by building it (shared.mapconfig).
+#
+# Whole-number floats are refused wherever an integer is meant (JSON 10.0 is a float): the
+# firmware does integer arithmetic on these settings, and refusing says so at the host
+# ("write 10, not 10.0") instead of truncating or failing at the next boot.
+
+VALUE_MAX = 60  # characters of a bad value quoted in a message
+
+
+class ConfigInvalid(ValueError):
+    pass
+
+
+def shown(value):
+    """repr(value), cut to a readable length."""
+    text = repr(value)
+    if len(text) > VALUE_MAX:
+        text = text[: VALUE_MAX - 3] + "..."
+    return text
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value):
+    return (isinstance(value, int) or isinstance(value, float)) and not isinstance(value, bool)
+
+
+def _whole_float_hint(value):
+    if isinstance(value, float) and value == value and value == int(value):
+        return "; write %d, not %r" % (int(value), value)
+    return ""
+
+
+def int_in(key, value, low, high):
+    """value if it is an integer in low..high; ConfigInvalid naming key, value and range."""
+    if not is_int(value) or not low <= value <= high:
+        raise ConfigInvalid(
+            "%s = %s: must be an integer in %d..%d%s"
+            % (key, shown(value), low, high, _whole_float_hint(value))
+        )
+    return value
+
+
+def number_in(key, value, low, high, low_open=False):
+    """value if it is a number in low..high ((low..high] with low_open)."""
+    ok = is_number(value) and value <= high and (value > low if low_open else value >= low)
+    if not ok:
+        raise ConfigInvalid(
+            "%s = %s: must be a number in %s%r..%r"
+            % (key, shown(value), "> " if low_open else "", low, high)
+        )
+    return value
+
+
+def one_of(key, value, allowed):
+    """value if it is one of allowed (a whole-number float is not an integer here)."""
+    ok = not isinstance(value, bool) and not isinstance(value, float) and value in allowed
+    if not ok:
+        raise ConfigInvalid(
+            "%s = %s: allowed %s%s"
+            % (key, shown(value), ", ".join([str(a) for a in allowed]), _whole_float_hint(value))
+        )
+    return value
+
+
+def section(key, value):
+    """value if it is a JSON object (a dict)."""
+    if not isinstance(value, dict):
+        raise ConfigInvalid("%s = %s: must be an object" % (key, shown(value)))
+    return value
+
+
+def known_keys(prefix, cfg, known):
+    """Refuse a key of cfg that is not in known (a typo must not pass as a default)."""
+    for key in cfg:
+        if key not in known:
+            raise ConfigInvalid(
+                "%s%s is not a setting (known: %s)"
+                % (prefix, str(key)[:VALUE_MAX], ", ".join(known))
+            )
+
 
 POLL_PERIODS_S = tuple([p for p in range(1, 61) if 60 % p == 0])  # polls meet every boundary
 DEVICE_ID_MAX = 32
@@ -22,7 +100,7 @@ PARITIES = ("none", "even", "odd")
 SEGMENT_RECORDS = 192  # netmeter.store's segment: capacity is at least one
 
 DEFAULTS = {
-    "board": DEFAULT_BOARD,
+    "board": "unix_sim",
     "device_id": None,  # None: the chip's unique id (the board's name on the simulator)
     "meter": {"MAP": "generic"},
     "poll_period_s": 1,
@@ -35,6 +113,18 @@ DEFAULTS = {
     "netting": {},
     "pulses": {},
     "rs485": {},
+}
+NETTING_DEFAULTS = {
+    "interval_min": 15,
+    "billing": "registers",
+    "sources": ("registers", "power"),
+    "summation": "vector",
+    "site_limit_w": 100000,
+    "max_gap_s": 30,
+    "pulse_imp_per_kwh": 1000,  # default: pulses.imp_per_kwh
+    "pulse_wh_per_pulse": None,  # instead of pulse_imp_per_kwh, e.g. 2.5
+    "crosscheck_percent": 2,  # None: no cross-check
+    "crosscheck_floor_mwh": 0,
 }
 RS485_DEFAULTS = {"baud": 9600, "parity": "none", "stop_bits": None}
 _INTS = {
@@ -57,7 +147,12 @@ def settings(cfg):
 
 
 def resolve(cfg):
-    """(settings, register map) of cfg; ConfigInvalid naming key, value and rule."""
+    """(settings, register map) of cfg; ConfigInvalid naming key, value and rule.
+
+    A section's checks load only for a config that has the section: an absent one is its
+    defaults, which are valid (a small board validating a PUT_CONFIG keeps that heap)."""
+    from shared.configboards import BOARDS
+
     if not isinstance(cfg, dict):
         raise ConfigInvalid("the configuration must be a JSON object, got %s" % (shown(cfg),))
     known_keys("", cfg, tuple(DEFAULTS))
@@ -77,9 +172,24 @@ def resolve(cfg):
     int_in("capacity", out["capacity"], SEGMENT_RECORDS, caps["capacity_max"])
     out["rs485"] = rs485_section(out["rs485"])
     pulses = out["pulses"]
-    out["pulses"] = pulses_section(pulses, board, caps)
-    imp = pulses.get("imp_per_kwh") if isinstance(pulses, dict) else None
-    out["netting"] = netting_section(out["netting"], imp)
+    imp = None
+    if pulses != {}:
+        from shared.configpulses import pulses_section
+
+        out["pulses"] = pulses_section(pulses, board, caps)
+        imp = pulses.get("imp_per_kwh")
+    else:
+        from shared.s0 import PULSE_DEFAULTS
+
+        out["pulses"] = dict(PULSE_DEFAULTS, pins=caps["pins"])
+    if out["netting"] != {}:
+        from shared.confignetting import netting_section
+
+        out["netting"] = netting_section(out["netting"], imp)
+    else:
+        out["netting"] = dict(NETTING_DEFAULTS)
+        if imp is not None:
+            out["netting"]["pulse_imp_per_kwh"] = imp
     meter = section("meter", out["meter"])
     from shared.mapconfig import build_map
 

@@ -1,6 +1,8 @@
-# The "netting" settings: sources, billing, interval and the cross-check. Their defaults are
-# the device's (netmeter.netting builds the accumulator from them). Boot-only.
-from shared.configcheck import (
+# The "netting" settings: sources, billing, interval and the cross-check (their defaults are
+# shared.config's NETTING_DEFAULTS). Boot-only; shared.config loads it only for a config that
+# has a netting section.
+from shared.config import (
+    NETTING_DEFAULTS,
     ConfigInvalid,
     int_in,
     is_number,
@@ -15,18 +17,6 @@ INTERVALS_MIN = (1, 5, 10, 15, 30, 60)
 SOURCES = ("registers", "power", "pulses")
 SUMMATIONS = ("vector", "arithmetic")
 
-NETTING_DEFAULTS = {
-    "interval_min": 15,
-    "billing": "registers",
-    "sources": ("registers", "power"),
-    "summation": "vector",
-    "site_limit_w": 100000,
-    "max_gap_s": 30,
-    "pulse_imp_per_kwh": 1000,  # default: pulses.imp_per_kwh
-    "pulse_wh_per_pulse": None,  # instead of pulse_imp_per_kwh, e.g. 2.5
-    "crosscheck_percent": 2,  # None: no cross-check
-    "crosscheck_floor_mwh": 0,
-}
 _INTS = {
     "site_limit_w": (1, 10000000),
     "max_gap_s": (1, 86400),

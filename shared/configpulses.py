@@ -1,26 +1,16 @@
-# The "pulses" settings (S0 inputs): defaults, ranges and the board's pins. Boot-only.
-from shared.configboards import check_pins
-from shared.configcheck import ConfigInvalid, int_in, known_keys, one_of, section, shown
-from shared.s0 import (
-    DEFAULT_DEBOUNCE_MS,
-    DEFAULT_IMP_PER_KWH,
-    DEFAULT_MIN_WIDTH_MS,
-    EDGE_FALLING,
-    EDGE_RISING,
-    WIRING_DIRECTION,
-    WIRING_SEPARATE,
-)
+# The "pulses" settings (S0 inputs): ranges and the board's pins (its defaults are in
+# shared.s0). Boot-only; shared.config loads it only for a config that has a pulses section.
+from shared.config import ConfigInvalid, int_in, is_int, known_keys, one_of, section, shown
+from shared.s0 import EDGE_FALLING, EDGE_RISING, PULSE_DEFAULTS, WIRING_DIRECTION, WIRING_SEPARATE
 
-PULSE_DEFAULTS = {
-    "wiring": WIRING_SEPARATE,
-    "edge": EDGE_FALLING,
-    "debounce_ms": DEFAULT_DEBOUNCE_MS,
-    "min_width_ms": DEFAULT_MIN_WIDTH_MS,
-    "imp_per_kwh": DEFAULT_IMP_PER_KWH,
-    "export_level": 1,
-    "pins": None,  # the board's (shared.configboards); direction wiring: import is the pulse
-}
 IMP_PER_KWH_MAX = 1000000
+
+# The Feather RP2040's `board` names and their GPIO (Adafruit's pinout).
+FEATHER_RP2040_GPIO = {
+    "TX": 0, "RX": 1, "SDA": 2, "SCL": 3, "D4": 6, "D5": 7, "D6": 8, "D9": 9, "D10": 10,
+    "D11": 11, "D12": 12, "D13": 13, "SCK": 18, "MOSI": 19, "MISO": 20, "D24": 24, "D25": 25,
+    "A0": 26, "A1": 27, "A2": 28, "A3": 29,
+}  # fmt: skip
 
 
 def pulses_section(cfg, board, caps):
@@ -62,4 +52,66 @@ def pulses_section(cfg, board, caps):
     if pins is not None:
         section("pulses.pins", pins)
     out["pins"] = check_pins(board, caps, pins or {}, wiring)
+    return out
+
+
+def pwm_b_pins(caps):
+    """The inputs of an RP2040 CircuitPython board that countio can count on."""
+    return [n for n in caps["inputs"] if FEATHER_RP2040_GPIO[n] % 2]
+
+
+def _pin_text(caps, pin):
+    if caps["counting"] == "pwm_b" and pin in FEATHER_RP2040_GPIO:
+        return "%s (GPIO%d)" % (pin, FEATHER_RP2040_GPIO[pin])
+    return shown(pin)
+
+
+def check_pins(board, caps, pins, wiring):
+    """pins complete with the board's defaults; ConfigInvalid naming the pin and the rule."""
+    if caps["pins"] is None:
+        if pins:
+            raise ConfigInvalid("pulses.pins: board %s has no S0 pins to set" % board)
+        return None
+    roles = ("import", "direction") if wiring == "direction" else ("import", "export")
+    known = tuple(caps["pins"])
+    for role in pins:
+        if role not in known:
+            raise ConfigInvalid(
+                "pulses.pins.%s is not an input of %s (known: %s)"
+                % (role, board, ", ".join(known))
+            )
+    out = dict(caps["pins"])
+    out.update(pins)
+    used = {}
+    taken = {}
+    for role in roles:
+        if role not in out:
+            raise ConfigInvalid("pulses.wiring = %r: %s has no %s input" % (wiring, board, role))
+        pin = out[role]
+        key = "pulses.pins.%s = %s" % (role, _pin_text(caps, pin))
+        free = caps["inputs"]
+        if isinstance(pin, bool) or pin not in free or (is_int(pin) != is_int(free[0])):
+            usable = pwm_b_pins(caps) if caps["counting"] == "pwm_b" else free
+            raise ConfigInvalid(
+                "%s: not an input %s can use (UART, DE and on-board pins are taken); use %s"
+                % (key, board, ", ".join([str(p) for p in usable]))
+            )
+        if caps["counting"] == "pwm_b" and role != "direction":
+            gpio = FEATHER_RP2040_GPIO[pin]
+            if gpio % 2 == 0:
+                raise ConfigInvalid(
+                    "%s: countio on RP2040 needs a PWM channel-B pin (odd GPIO): use %s"
+                    % (key, ", ".join(pwm_b_pins(caps)))
+                )
+            slice_ = (gpio >> 1) & 7
+            for other, other_slice in used.items():
+                if other_slice == slice_:
+                    raise ConfigInvalid(
+                        "%s: PWM slice %d is already counting pulses.pins.%s; each S0 input "
+                        "needs a slice of its own" % (key, slice_, other)
+                    )
+            used[role] = slice_
+        if pin in taken:
+            raise ConfigInvalid("%s: pulses.pins.%s uses it already" % (key, taken[pin]))
+        taken[pin] = role
     return out

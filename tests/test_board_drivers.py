@@ -279,7 +279,6 @@ def test_esp32_pulses_use_pcnt_with_glitch_filter_and_are_polled(esp32):
 
 
 def test_esp32_has_no_hard_irq_and_no_direction_wiring(esp32):
-    from boards import esp32_s3
 
     pin = esp32.Pin(ESP32_S0["import"], esp32.Pin.IN)
     with pytest.raises(HardwareMisuse, match="no hard=True"):
@@ -352,7 +351,6 @@ def test_circuitpython_rs485_uses_rs485_dir_and_watchdog_resets(circuitpython):
 
 
 def test_circuitpython_refuses_direction_wiring(circuitpython):
-    from boards import feather_rp2040_cp
 
     with pytest.raises(ConfigInvalid, match="wiring = 'direction': board feather_rp2040_cp"):
         made("feather_rp2040_cp", pulses={"wiring": "direction"})

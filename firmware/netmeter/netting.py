@@ -1,9 +1,9 @@
 # Builds the netting core (sources + interval accumulator) from a plain config dict.
 from netmeter.energy import PowerSource, PulseSource, RegisterSource, pulse_constant
 from netmeter.interval import IntervalAccumulator
-from shared.confignetting import NETTING_DEFAULTS
+from shared.config import NETTING_DEFAULTS
 
-# The device's netting defaults (shared.confignetting) and what the register map gives.
+# The device's netting defaults (shared.config) and what the register map gives.
 DEFAULTS = dict(NETTING_DEFAULTS, register_mwh_per_count=(1000, 1), register_wrap_bits=32)
 
 

@@ -13,7 +13,6 @@ CONFIG_MODULES = (
     "netmeter.bootconfig",
     "shared.config",
     "shared.configboards",
-    "shared.configcheck",
     "shared.confignetting",
     "shared.configpulses",
     "shared.mapconfig",
@@ -27,8 +26,7 @@ BOOT_ONLY = ("boards.drivers.rs485", "boards.drivers.irqpins", "shared.s0")
 APP_BOOT_ONLY = (
     "netmeter.recovery",
     "netmeter.netting",
-    "shared.confignetting",
-    "shared.configcheck",
+    "shared.config",
 )
 
 CONFIG_FILE = "config.json"

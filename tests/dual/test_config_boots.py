@@ -23,7 +23,7 @@ def test_accepted_configs_boot_and_poll_and_refused_ones_boot_safe_with_the_reas
             continue
         accepted += 1
         app = boot_and_poll(made, regmap)
-        assert app.poller.result.values  # the poll's readings were booked
+        assert app.poller.result.finished_us is not None
         _made, regmap, state = boot_file(cfg)
         assert state == "ok" and regmap is not None, (cfg, state)
     print("config examples: %d accepted, %d refused" % (accepted, refused))
