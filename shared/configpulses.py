@@ -96,6 +96,9 @@ def check_pins(board, caps, pins, wiring):
                 "%s: not an input %s can use (UART, DE and on-board pins are taken); use %s"
                 % (key, board, ", ".join([str(p) for p in usable]))
             )
+        if pin in taken:
+            raise ConfigInvalid("%s: pulses.pins.%s uses it already" % (key, taken[pin]))
+        taken[pin] = role
         if caps["counting"] == "pwm_b" and role != "direction":
             gpio = FEATHER_RP2040_GPIO[pin]
             if gpio % 2 == 0:
@@ -111,7 +114,4 @@ def check_pins(board, caps, pins, wiring):
                         "needs a slice of its own" % (key, slice_, other)
                     )
             used[role] = slice_
-        if pin in taken:
-            raise ConfigInvalid("%s: pulses.pins.%s uses it already" % (key, taken[pin]))
-        taken[pin] = role
     return out

@@ -21,7 +21,7 @@ from tests.conftest import run_micropython
 
 RP2_PINS = set(range(0, 29))
 ESP32_PINS = set(range(0, 22)) | set(range(35, 49))
-FEATHER_PINS = ("D5", "D6", "D9", "D10", "D11", "TX", "RX", "A0")
+FEATHER_PINS = ("D5", "D6", "D9", "D10", "D11", "D13", "D25", "TX", "RX", "A0")
 RP2_S0 = CAPS["rp2_pico"]["pins"]
 ESP32_S0 = CAPS["esp32_s3"]["pins"]
 
@@ -466,13 +466,11 @@ def test_feather_wires_the_s0_pins_the_settings_name(circuitpython):
     from boards import feather_rp2040_cp
 
     mods, _log = circuitpython
-    mods["board"].D13 = "board.D13"
-    mods["board"].D25 = "board.D25"
     feather_rp2040_cp.build(
         made("feather_rp2040_cp", pulses={"pins": {"import": "D13", "export": "D25"}})
     )
     imp, exp = mods["countio"].counters
-    assert (imp.pin, exp.pin) == ("board.D13", "board.D25")
+    assert (imp.pin, exp.pin) == (mods["board"].D13, mods["board"].D25)
 
 
 def test_rp2_s0_pins_are_set_in_the_config_and_checked(rp2):
