@@ -1,8 +1,7 @@
-# The "netting" settings: sources, billing, interval and the cross-check (their defaults are
-# shared.config's NETTING_DEFAULTS). Boot-only; shared.config loads it only for a config that
-# has a netting section.
-from shared.config import (
-    NETTING_DEFAULTS,
+# The "netting" settings: sources, billing, interval and the cross-check (their defaults,
+# shared.config's NETTING_DEFAULTS, come as an argument). Boot-only; shared.config loads it
+# only for a config that has a netting section.
+from shared.configcheck import (
     ConfigInvalid,
     int_in,
     is_number,
@@ -26,12 +25,13 @@ _INTS = {
 WH_PER_PULSE_DECIMALS = 4  # netmeter.energy.pulse_constant keeps 0.1 mWh
 
 
-def netting_section(net, imp_per_kwh=None):
-    """The "netting" section with defaults; imp_per_kwh is pulses.imp_per_kwh if the config
-    sets it (the meter's S0 constant): pulse_imp_per_kwh takes it when not set itself."""
+def netting_section(net, defaults, imp_per_kwh=None):
+    """The "netting" section net completed from defaults; imp_per_kwh is pulses.imp_per_kwh
+    if the config sets it (the meter's S0 constant): pulse_imp_per_kwh takes it when not set
+    itself."""
     section("netting", net)
-    known_keys("netting.", net, tuple(NETTING_DEFAULTS))
-    out = dict(NETTING_DEFAULTS)
+    known_keys("netting.", net, tuple(defaults))
+    out = dict(defaults)
     out.update(net)
     if imp_per_kwh is not None and "pulse_imp_per_kwh" not in net:
         out["pulse_imp_per_kwh"] = imp_per_kwh

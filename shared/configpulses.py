@@ -1,6 +1,6 @@
 # The "pulses" settings (S0 inputs): ranges and the board's pins (its defaults are in
 # shared.s0). Boot-only; shared.config loads it only for a config that has a pulses section.
-from shared.config import ConfigInvalid, int_in, is_int, known_keys, one_of, section, shown
+from shared.configcheck import ConfigInvalid, int_in, is_int, known_keys, one_of, section, shown
 from shared.s0 import EDGE_FALLING, EDGE_RISING, PULSE_DEFAULTS, WIRING_DIRECTION, WIRING_SEPARATE
 
 IMP_PER_KWH_MAX = 1000000

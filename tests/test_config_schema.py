@@ -151,3 +151,21 @@ def test_documented_defaults_are_the_schemas():
         ("rs485.baud", RS485_DEFAULTS["baud"]),
     ):
         assert re.search(r"\|\s*`%s`\s*\|[^|]*\|\s*`?%s`?" % (re.escape(name), value), text), name
+
+
+def test_shared_imports_neither_boards_nor_the_firmware_nor_the_host():
+    # The validator once imported boards.BOARDS, netmeter.pulses and boards.drivers.rs485:
+    # shared/ is imported by the layers above it, never the other way.
+    wrong = []
+    for path in sorted((ROOT / "shared").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] in ("boards", "netmeter", "host", "tests"):
+                    wrong.append("%s imports %s" % (path.name, name))
+    assert not wrong, wrong

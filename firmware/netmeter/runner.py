@@ -13,6 +13,7 @@ CONFIG_MODULES = (
     "netmeter.bootconfig",
     "shared.config",
     "shared.configboards",
+    "shared.configcheck",
     "shared.confignetting",
     "shared.configpulses",
     "shared.mapconfig",
@@ -27,6 +28,7 @@ APP_BOOT_ONLY = (
     "netmeter.recovery",
     "netmeter.netting",
     "shared.config",
+    "shared.configcheck",
 )
 
 CONFIG_FILE = "config.json"
