@@ -30,65 +30,74 @@ ODD = st.one_of(
 )
 
 
-def value(valid, invalid=()):
-    """Mostly a value from the table, sometimes an edge value, now and then anything."""
+def value(valid, invalid=(), clean=False):
+    """A value from the table; unless clean, sometimes an edge value, now and then anything."""
+    if clean:
+        return st.sampled_from(valid)
     parts = [st.sampled_from(valid)] * 6
     if invalid:
         parts.append(st.sampled_from(invalid))
     return st.one_of(*parts, ODD)
 
 
-def section(valid, invalid):
+def section(valid, invalid, clean):
     return st.fixed_dictionaries(
-        {}, optional={k: value(valid[k], invalid.get(k, ())) for k in valid}
+        {}, optional={k: value(valid[k], invalid.get(k, ()), clean) for k in valid}
     )
 
 
-TOP = {
-    "poll_period_s": value((1, 2, 5, 10, 15, 30, 60), (7, 10.0)),
-    "timeout_ms": value((10, 50, 100, 200, 400, 1000, 3000), (9, 200.0)),
-    "retries": value((0, 1, 2, 5), (6, 1.0)),
-    "phases": value((1, 2, 3), (0, 4)),
-    "watchdog_ms": value((1000, 8000, 60000), (999, 60001)),
-    "checkpoint_s": value((1, 60, 3600), (0, 60.0)),
-    "capacity": value((192, 1000, 35040), (191, 1000001)),
-    "device_id": value(("a", "meter-7"), ("a b", "")),
-    "board": value(("unix_sim",), ("toaster",)),
-}
-meter = st.fixed_dictionaries(
-    {"MAP": st.sampled_from(("generic", "sdm630", "sunspec203"))},
-    optional={
-        "MAX_READ": st.integers(0, 130),
-        "MAX_GAP": st.integers(0, 130),
-        "UNIT": st.integers(0, 250),
-    },
-)
-netting = st.fixed_dictionaries(
-    {},
-    optional={
-        **{k: value(NETTING_VALID[k], NETTING_INVALID[k]) for k in NETTING_VALID},
-        "sources": st.sampled_from(SOURCES + (["wind"], [], ["power", "power"])),
-        "billing": st.sampled_from(("registers", "power", "pulses", "wind")),
-        "pulse_imp_per_kwh": value((1000, 800, 2000), (0, 1000.0)),
-        "pulse_wh_per_pulse": value((2.5, 0.3125, 1), (0, 0.00001)),
-    },
-)
-pulses = st.fixed_dictionaries(
-    {},
-    optional={
-        **{k: value(PULSES_VALID[k], PULSES_INVALID[k]) for k in PULSES_VALID},
-        "imp_per_kwh": value((1000, 800), (0, 1000.0)),
-    },
-)
-configs = st.fixed_dictionaries(
-    {"meter": meter},
-    optional={
-        **TOP,
-        "netting": netting,
-        "pulses": pulses,
-        "rs485": section(RS485_VALID, RS485_INVALID),
-    },
-)
+def config_strategy(clean):
+    """Configs near every rule's edge; clean ones hold only values in range, so that only
+    the rules between settings (poll bound, billing, pulse constant) can refuse them."""
+    top = {
+        "poll_period_s": value((1, 2, 5, 10, 15, 30, 60), (7, 10.0), clean),
+        "timeout_ms": value((10, 50, 100, 200, 400, 1000, 3000), (9, 200.0), clean),
+        "retries": value((0, 1, 2, 5), (6, 1.0), clean),
+        "phases": value((1, 2, 3), (0, 4), clean),
+        "watchdog_ms": value((1000, 8000, 60000), (999, 60001), clean),
+        "checkpoint_s": value((1, 60, 3600), (0, 60.0), clean),
+        "capacity": value((192, 1000, 35040), (191, 1000001), clean),
+        "device_id": value(("a", "meter-7"), ("a b", ""), clean),
+        "board": value(("unix_sim",), ("toaster",), clean),
+    }
+    meter = st.fixed_dictionaries(
+        {"MAP": st.sampled_from(("generic", "sdm630", "sunspec203"))},
+        optional={
+            "MAX_READ": st.integers(2 if clean else 0, 125 if clean else 130),
+            "MAX_GAP": st.integers(0, 125 if clean else 130),
+            "UNIT": st.integers(1 if clean else 0, 247 if clean else 250),
+        },
+    )
+    sources = SOURCES if clean else SOURCES + (["wind"], [], ["power", "power"])
+    netting = st.fixed_dictionaries(
+        {},
+        optional={
+            **{k: value(NETTING_VALID[k], NETTING_INVALID[k], clean) for k in NETTING_VALID},
+            "sources": st.sampled_from(sources),
+            "billing": st.sampled_from(("registers", "power", "pulses", "wind")[: 4 - clean]),
+            "pulse_imp_per_kwh": value((1000, 800, 2000), (0, 1000.0), clean),
+            "pulse_wh_per_pulse": value((2.5, 0.3125, 1), (0, 0.00001), clean),
+        },
+    )
+    pulses = st.fixed_dictionaries(
+        {},
+        optional={
+            **{k: value(PULSES_VALID[k], PULSES_INVALID[k], clean) for k in PULSES_VALID},
+            "imp_per_kwh": value((1000, 800), (0, 1000.0), clean),
+        },
+    )
+    return st.fixed_dictionaries(
+        {"meter": meter},
+        optional={
+            **top,
+            "netting": netting,
+            "pulses": pulses,
+            "rs485": section(RS485_VALID, RS485_INVALID, clean),
+        },
+    )
+
+
+configs = st.one_of(config_strategy(True), config_strategy(False))
 
 
 def test_validate_accepts_exactly_what_boots_and_polls():
