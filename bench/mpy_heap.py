@@ -40,7 +40,6 @@ def hardware(root, now):
     hw = Stand()
     hw.name = "rp2_pico"
     hw.fs_root = root
-    hw.record_capacity = 8640
     hw.pulses = Stand()
     hw.pulses.take = lambda: (3, 0, 0)
     hw.pulses.totals = lambda: (0, 0, 0)
@@ -82,24 +81,28 @@ def base():
 
 
 def boot():
-    from netmeter.runner import APP_BOOT_ONLY, forget_modules
+    from netmeter.runner import APP_BOOT_ONLY, BOOT_ONLY, CONFIG_MODULES, forget_modules
 
     config = {"device_id": "heap-1", "poll_period_s": 15, "meter": {"MAP": "generic"}}
     config["netting"] = {"sources": ["registers", "power"], "billing": "registers"}
-    from shared.mapconfig import build_map
+    config["board"] = "rp2_pico"
+    from shared.config import resolve
 
-    regmap = build_map(config["meter"])
-    build_map = None
-    forget_modules(("shared.mapconfig",))
+    settings, regmap = resolve(config)
+    resolve = None
+    forget_modules(CONFIG_MODULES)
     import boards  # noqa: F401 - what stays loaded on an rp2 board
     import boards.drivers.clock  # noqa: F401
     import boards.drivers.machine_board  # noqa: F401
     import boards.drivers.watchdog  # noqa: F401
     import boards.rp2_pico  # noqa: F401
+    import netmeter.pulses  # noqa: F401 - the board's pulse driver needs it
+
+    forget_modules(BOOT_ONLY)
     from netmeter.app import App
 
     hw = hardware(S["root"], S["now"])
-    app = App(hw, config, regmap)
+    app = App(hw, settings, regmap)
     regmap = None
     forget_modules(APP_BOOT_ONLY)
     from netmeter.linkservice import make_link
@@ -164,8 +167,7 @@ def validating(hold):
     """PUT_CONFIG's moment of most heap, which a note() after it cannot see (the device then
     forgets the validator at once): the validator's modules loaded beside the link server,
     a config validated. hold=False lets them go as the device does."""
-    from netmeter.linkdevice import CONFIG_CHECK_MODULES
-    from netmeter.runner import forget_modules
+    from netmeter.runner import CONFIG_MODULES, forget_modules
 
     if hold:
         from shared.config import validate
@@ -174,7 +176,7 @@ def validating(hold):
         S["validator"] = validate
     else:
         S["validator"] = None
-        forget_modules(CONFIG_CHECK_MODULES)
+        forget_modules(CONFIG_MODULES)
 
 
 def report():

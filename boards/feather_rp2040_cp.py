@@ -1,21 +1,18 @@
 # Adafruit Feather RP2040 (CircuitPython): countio S0 counters, busio.UART with rs485_dir.
+# Its S0 pins (PWM channel B: D5 and D11 by default), watchdog limit and record capacity are
+# data in shared/configboards.py; build() wires what the settings (shared.config) say.
 NAME = "feather_rp2040_cp"
 
 # `board` attribute names (docs/wiring.md).
-PIN_S0_IMPORT = "D5"
-PIN_S0_EXPORT = "D6"
 PIN_UART_TX = "TX"  # -> transceiver DI
 PIN_UART_RX = "RX"  # <- transceiver RO
 PIN_RS485_DE = "D9"  # -> transceiver DE and /RE, driven by the port (rs485_dir)
-WATCHDOG_MAX_MS = 8388
 FS_ROOT = "/"
 # CircuitPython compiles the .py sources itself (its .mpy format differs).
-# Records kept by default: the Feather RP2040 has 8 MB of flash, a year fits.
-RECORD_CAPACITY = 35040
 MPY_ARCH = None
 
 
-def build(config):
+def build(settings):
     import time
 
     import board
@@ -30,19 +27,19 @@ def build(config):
     from boards import Hardware
     from boards.drivers.clock import CircuitPythonRtc, TicksClock
     from boards.drivers.countio_pulses import CountioPulses
-    from boards.drivers.rs485 import BusioRs485, validate_rs485_config
+    from boards.drivers.rs485 import BusioRs485
     from boards.drivers.usbcdc import data_port
     from boards.drivers.watchdog import CircuitPythonWatchdog
-    from netmeter.pulses import validate_pulse_config
     from shared.port import ticks_diff, ticks_ms
 
-    pulse_cfg = validate_pulse_config(config.get("pulses"))
-    rs485_cfg = validate_rs485_config(config.get("rs485"))
+    pulse_cfg = settings["pulses"]
+    rs485_cfg = settings["rs485"]
+    pins = pulse_cfg["pins"]
     pulses = CountioPulses(
         countio,
         digitalio,
         pulse_cfg,
-        {"import": getattr(board, PIN_S0_IMPORT), "export": getattr(board, PIN_S0_EXPORT)},
+        {"import": getattr(board, pins["import"]), "export": getattr(board, pins["export"])},
     )
     parity = {"none": None, "even": busio.UART.Parity.EVEN, "odd": busio.UART.Parity.ODD}
     uart = busio.UART(
@@ -60,12 +57,9 @@ def build(config):
         NAME,
         pulses=pulses,
         rs485=BusioRs485(uart, rs485_cfg["baud"]),
-        watchdog=CircuitPythonWatchdog(
-            microcontroller, watchdog, config.get("watchdog_ms", 8000), WATCHDOG_MAX_MS
-        ),
+        watchdog=CircuitPythonWatchdog(microcontroller, watchdog, settings["watchdog_ms"]),
         clock=TicksClock(ticks_ms, ticks_diff, CircuitPythonRtc(rtc.RTC(), time.struct_time)),
         fs_root=FS_ROOT,
         device_id=bytes(microcontroller.cpu.uid).hex(),
-        record_capacity=RECORD_CAPACITY,
         console=data_port(usb_cdc),  # None: the link stays on the console (StdioConsole)
     )

@@ -41,6 +41,7 @@ class SimControl:
         self.clock = clock
         self.buf = b""
         self.armed = None  # [point name, hits to go]: the simulator's power-cut seam
+        self.running = None  # the run target being stepped to, until "D" answers it
 
     def send(self, line):
         self.io.write(line.encode() + b"\n")
@@ -137,9 +138,15 @@ def run_lockstep(app, hw, control, idle_us=200, link_wait_ms=20):
     control.watch(sys.stdin)  # a host's request wakes the loop at once
     control.send("H")
     steps = 0
+    # A step an exception stopped (the runner then goes on in safe mode) is finished here,
+    # so that the simulator gets its "D".
+    pending = control.running
     while True:
         # Between run targets the host link is still served (short waits keep it brisk).
-        target = control.next_target(hw.pins, link_wait_ms)
+        if pending is not None:
+            target, pending = pending, None
+        else:
+            target = control.next_target(hw.pins, link_wait_ms)
         if target is None:
             serve = getattr(app, "serve_link", None)
             if serve is not None:
@@ -147,9 +154,11 @@ def run_lockstep(app, hw, control, idle_us=200, link_wait_ms=20):
             hw.watchdog.feed()
             continue
         hw.clock.t = target
+        control.running = target
         while app.step(target):
             time.sleep_us(idle_us)
         steps += 1
         if steps % 64 == 0:
             heap_watch(True)
         control.send("D %d" % target)
+        control.running = None

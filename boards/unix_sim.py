@@ -35,38 +35,47 @@ class SimPin:
             self._handler(self)
 
 
-def build(config, ticks_ms=None, clock=None, control=None):
-    """Hardware of the simulated board.
+def build(
+    settings,
+    ticks_ms=None,
+    clock=None,
+    control=None,
+    rs485_path=None,
+    fs_root=FS_ROOT,
+    wiring=None,
+    rs485=None,
+):
+    """Hardware of the simulated board, wired as settings say (shared.config).
 
-    Hooks for the simulator (they are not faked here):
+    Hooks for the simulator and the tests (they are not settings, and not faked here):
     - ticks_ms: the virtual millisecond tick (wrapping below 2**30) that the simulator
-      advances; the pulse debounce and the default clock read it. Required.
+      advances; the pulse debounce and the default clock read it. None: started by `host sim
+      board`, which wrote the meter's line and the control channel to unix_sim.json.
     - clock: an object with now_ms()/set_ms()/is_set; default TicksClock(ticks_ms), unset.
     - control: kept as hw.control for the main loop / simulator glue.
+    - rs485_path: the pty of the simulated meter's line; fs_root: the board's directory;
+      wiring: where the simulator wrote the line and control paths (unix_sim.json);
+      rs485: a line object (write/read/baud) in place of the pty, for tests.
     The pulse inputs are SimPins in hw.pins ("import"/"export" or "pulse"/"direction"),
     idle at the inactive level of the configured edge.
     """
     from boards import Hardware
     from boards.drivers.irqpins import attach_pulse_irqs
-    from boards.drivers.pty import PtyRs485
-    from boards.drivers.rs485 import validate_rs485_config
     from boards.drivers.watchdog import RecordingWatchdog
     from netmeter.pulsecounter import PulseCounter
-    from netmeter.pulses import EDGE_FALLING, WIRING_DIRECTION, validate_pulse_config
+    from netmeter.pulses import EDGE_FALLING, WIRING_DIRECTION
 
     if ticks_ms is None:
         # Started by the simulator: it wrote where the meter's line and its control are.
         from boards.sim_control import SimControl, VirtualClock
 
-        sim = _wiring(config.get("sim_wiring", SIM_WIRING))
+        sim = _wiring(wiring or SIM_WIRING)
         clock = VirtualClock()
         ticks_ms = clock.ticks_ms
         control = SimControl(sim["control"], clock)
-        config = dict(config, rs485_path=sim["rs485"])
-    pulse_cfg = validate_pulse_config(config.get("pulses"))
-    rs485_cfg = validate_rs485_config(config.get("rs485"))
-    path = config.get("rs485_path")
-    if not path:
+        rs485_path = sim["rs485"]
+    pulse_cfg = settings["pulses"]
+    if rs485 is None and not rs485_path:
         raise ValueError("unix_sim needs rs485_path: the pty of the simulated meter's line")
     idle = 1 if pulse_cfg["edge"] == EDGE_FALLING else 0
     if pulse_cfg["wiring"] == WIRING_DIRECTION:
@@ -77,6 +86,10 @@ def build(config, ticks_ms=None, clock=None, control=None):
         pulse_cfg, direction_pin=pins.get("direction"), ticks_ms=ticks_ms
     )
     attach_pulse_irqs(pulses, pins, pulse_cfg["wiring"], SimPin.IRQ_FALLING | SimPin.IRQ_RISING)
+    if rs485 is None:
+        from boards.drivers.pty import PtyRs485
+
+        rs485 = PtyRs485(rs485_path, settings["rs485"]["baud"])
     if clock is None:  # the simulator brings its own (VirtualClock): no TicksClock code then
         from boards.drivers.clock import TicksClock
 
@@ -84,10 +97,10 @@ def build(config, ticks_ms=None, clock=None, control=None):
     hw = Hardware(
         NAME,
         pulses=pulses,
-        rs485=PtyRs485(path, rs485_cfg["baud"]),
-        watchdog=RecordingWatchdog(ticks_ms, config.get("watchdog_ms", 8000)),
+        rs485=rs485,
+        watchdog=RecordingWatchdog(ticks_ms, settings["watchdog_ms"]),
         clock=clock,
-        fs_root=config.get("fs_root", FS_ROOT),
+        fs_root=fs_root,
         pins=pins,
         control=control,
     )

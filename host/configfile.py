@@ -2,11 +2,8 @@
 line comments, checked by the schema the device applies (shared/config.py)."""
 
 import json
-import sys
 import tomllib
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class ConfigFileError(Exception):
@@ -58,7 +55,6 @@ def parse(text, name="config"):
 
 def validate(cfg, name="config"):
     """cfg if the device would accept it; ConfigFileError naming key, value and range."""
-    _firmware_on_path()
     from shared.config import ConfigInvalid
     from shared.config import validate as schema_validate
 
@@ -85,14 +81,3 @@ def dump(cfg, path):
     if str(path).endswith(".toml"):
         raise ConfigFileError("%s: config pull writes JSON; give a .json name" % path)
     Path(path).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-
-
-def _firmware_on_path():
-    # The schema checks pulse settings with the firmware's own netmeter.pulses (one rule,
-    # one place); in a source checkout that lives in firmware/.
-    try:
-        import netmeter.pulses  # noqa: F401
-    except ImportError:
-        firmware = ROOT / "firmware"
-        if firmware.is_dir() and str(firmware) not in sys.path:
-            sys.path.append(str(firmware))

@@ -1,139 +1,188 @@
-# The device configuration's schema: one validation for the host (before upload) and the board
-# (PUT_CONFIG). Errors name the key, the bad value and what is allowed.
+# The device configuration: its schema, its defaults and every rule between settings, in one
+# place. `host config validate`, `config push`, PUT_CONFIG and the board's boot all call it, so
+# a config it accepts is one the board runs (docs/config.md lists every setting).
 #
-# The meter map is checked by building it (shared.mapconfig), the pulse inputs by
-# netmeter.pulses and the RS-485 line by boards.drivers.rs485, so each rule lives once.
+# resolve(cfg) returns the complete settings: one plain dict (JSON's own shape, the same on
+# MicroPython, CircuitPython and CPython, no class code in a board's heap), every key present,
+# every default filled in, plus "polled": the quantities a poll reads. The board modules and
+# the app take their values from it and check nothing again. Boot-only on a board: the runner
+# forgets these modules (netmeter.runner CONFIG_MODULES) once the settings are made.
+#
+# Sections: shared.configcheck (the checks and their messages), shared.configboards (what
+# each board can do), shared.configpulses and shared.confignetting (loaded only for a config
+# that has the section); the meter map is checked by building it (shared.mapconfig).
 
-POLL_PERIODS_S = tuple(p for p in range(1, 61) if 60 % p == 0)  # polls meet every boundary
-INTERVALS_MIN = (1, 5, 10, 15, 30, 60)
-SOURCES = ("registers", "power", "pulses")
-SUMMATIONS = ("vector", "arithmetic")
+from shared.configcheck import (  # noqa: F401 - ConfigInvalid is re-exported
+    ConfigInvalid,
+    int_in,
+    known_keys,
+    one_of,
+    section,
+    shown,
+)
+
+POLL_PERIODS_S = tuple([p for p in range(1, 61) if 60 % p == 0])  # polls meet every boundary
 DEVICE_ID_MAX = 32
+PARITIES = ("none", "even", "odd")
+SEGMENT_RECORDS = 192  # netmeter.store's segment: capacity is at least one
 
-# key: (low, high) for the integer settings
-_INT_RANGES = {
+DEFAULTS = {
+    "board": "unix_sim",
+    "device_id": None,  # None: the chip's unique id (the board's name on the simulator)
+    "meter": {"MAP": "generic"},
+    "poll_period_s": 1,
+    "timeout_ms": 200,
+    "retries": 1,
+    "phases": 3,
+    "watchdog_ms": 8000,
+    "checkpoint_s": 60,
+    "capacity": None,  # None: the board's (shared.configboards)
+    "netting": {},
+    "pulses": {},
+    "rs485": {},
+}
+NETTING_DEFAULTS = {
+    "interval_min": 15,
+    "billing": "registers",
+    "sources": ("registers", "power"),
+    "summation": "vector",
+    "site_limit_w": 100000,
+    "max_gap_s": 30,
+    "pulse_imp_per_kwh": 1000,  # default: pulses.imp_per_kwh
+    "pulse_wh_per_pulse": None,  # instead of pulse_imp_per_kwh, e.g. 2.5
+    "crosscheck_percent": 2,  # None: no cross-check
+    "crosscheck_floor_mwh": 0,
+}
+RS485_DEFAULTS = {"baud": 9600, "parity": "none", "stop_bits": None}
+_INTS = {
     "timeout_ms": (10, 10000),
     "retries": (0, 5),
     "phases": (1, 3),
-    "watchdog_ms": (1000, 60000),
-    "baud": (300, 1000000),
+    "checkpoint_s": (1, 3600),
 }
-_NETTING_INTS = {
-    "site_limit_w": (1, 10000000),
-    "max_gap_s": (1, 86400),
-    "crosscheck_floor_mwh": (0, 100000000),
-}
-TOP_KEYS = (
-    "board",
-    "device_id",
-    "meter",
-    "poll_period_s",
-    "netting",
-    "pulses",
-    "rs485",
-) + tuple(sorted(_INT_RANGES))
-NETTING_KEYS = (
-    "interval_min",
-    "billing",
-    "sources",
-    "summation",
-    "site_limit_w",
-    "max_gap_s",
-    "pulse_imp_per_kwh",
-    "pulse_wh_per_pulse",
-    "crosscheck_percent",
-    "crosscheck_floor_mwh",
-)
 
 
-class ConfigInvalid(ValueError):
-    pass
+def validate(cfg):
+    """cfg unchanged if the board would run it; ConfigInvalid (one line) if not."""
+    resolve(cfg)
+    return cfg
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
+def settings(cfg):
+    """The complete settings of a valid cfg (see resolve)."""
+    return resolve(cfg)[0]
 
 
-def _is_number(v):
-    return (isinstance(v, int) or isinstance(v, float)) and not isinstance(v, bool)
+def resolve(cfg):
+    """(settings, register map) of cfg; ConfigInvalid naming key, value and rule.
+
+    A section's checks load only for a config that has the section: an absent one is its
+    defaults, which are valid (a small board validating a PUT_CONFIG keeps that heap)."""
+    from shared.configboards import BOARDS
+
+    if not isinstance(cfg, dict):
+        raise ConfigInvalid("the configuration must be a JSON object, got %s" % (shown(cfg),))
+    known_keys("", cfg, tuple(DEFAULTS))
+    out = dict(DEFAULTS)
+    out.update(cfg)
+    board = one_of("board", out["board"], tuple(sorted(BOARDS)))
+    caps = BOARDS[board]
+    if out["device_id"] is not None:
+        _device_id(out["device_id"])
+    one_of("poll_period_s", out["poll_period_s"], POLL_PERIODS_S)
+    for key in _INTS:
+        low, high = _INTS[key]
+        int_in(key, out[key], low, high)
+    int_in("watchdog_ms", out["watchdog_ms"], 1000, caps["watchdog_max_ms"])
+    if out["capacity"] is None:
+        out["capacity"] = caps["capacity"]
+    int_in("capacity", out["capacity"], SEGMENT_RECORDS, caps["capacity_max"])
+    out["rs485"] = rs485_section(out["rs485"])
+    pulses = out["pulses"]
+    imp = None
+    if pulses != {}:
+        from shared.configpulses import pulses_section
+
+        out["pulses"] = pulses_section(pulses, board, caps)
+        imp = pulses.get("imp_per_kwh")
+    else:
+        from shared.s0 import PULSE_DEFAULTS
+
+        out["pulses"] = dict(PULSE_DEFAULTS, pins=caps["pins"])
+    if out["netting"] != {}:
+        from shared.confignetting import netting_section
+
+        out["netting"] = netting_section(out["netting"], NETTING_DEFAULTS, imp)
+    else:
+        out["netting"] = dict(NETTING_DEFAULTS)
+        if imp is not None:
+            out["netting"]["pulse_imp_per_kwh"] = imp
+    meter = section("meter", out["meter"])
+    from shared.mapconfig import build_map
+
+    try:
+        regmap = build_map(meter)
+    except ValueError as exc:  # regmap.ConfigError is a ValueError
+        raise ConfigInvalid("meter: %s" % exc)
+    out["polled"] = polled_names(regmap, out["phases"], out["netting"]["sources"])
+    _poll_rules(out, regmap)
+    return out, regmap
 
 
-def _int_in(key, value, low, high):
-    if not _is_int(value) or not low <= value <= high:
-        raise ConfigInvalid("%s = %r: must be an integer in %d..%d" % (key, value, low, high))
-
-
-def _one_of(key, value, allowed):
-    if value not in allowed or isinstance(value, bool):
+def polled_names(regmap, phases, sources):
+    """The quantities a poll reads: P and Q per phase (STATUS shows them; the power source
+    integrates them), and the energy registers when they are a source."""
+    names = []
+    for ph in ("l1", "l2", "l3")[:phases]:
+        names += ["p_" + ph, "q_" + ph]
+    missing = [n for n in names if n not in regmap]
+    if missing and "power" in sources:
         raise ConfigInvalid(
-            "%s = %r: allowed %s" % (key, value, ", ".join([str(a) for a in allowed]))
+            "netting.sources = %s: the power source needs %s, which map %s does not have"
+            % (shown(list(sources)), ", ".join(missing), regmap.name)
+        )
+    if "registers" in sources:
+        names += ["import_energy", "export_energy"]
+    return [n for n in names if n in regmap]
+
+
+def _poll_rules(out, regmap):
+    from shared.regmap import plan_reads
+
+    period_ms = out["poll_period_s"] * 1000
+    if out["netting"]["interval_min"] * 60000 % period_ms:
+        raise ConfigInvalid(
+            "poll_period_s = %d: must divide netting.interval_min (%d min) so that a poll "
+            "falls on every interval boundary"
+            % (out["poll_period_s"], out["netting"]["interval_min"])
+        )
+    reads = len(plan_reads(regmap, out["polled"], regmap.max_read))
+    # Every read timing out on every attempt must still end before the next poll is due,
+    # so no poll ever runs into the next one.
+    worst_ms = reads * out["timeout_ms"] * (out["retries"] + 1)
+    if worst_ms >= period_ms:
+        raise ConfigInvalid(
+            "timeout_ms = %d x (retries = %d + 1) x %d reads = %d ms: must stay below "
+            "poll_period_s (%d ms); lower timeout_ms or retries, or poll less often"
+            % (out["timeout_ms"], out["retries"], reads, worst_ms, period_ms)
         )
 
 
-def _unknown(section, cfg, known):
-    for key in cfg:
-        if key not in known:
-            raise ConfigInvalid(
-                "%s%s is not a setting (known: %s)" % (section, key, ", ".join(known))
-            )
+def rs485_section(cfg):
+    """The rs485 section with defaults: baud, parity (none/even/odd), stop_bits (1 or 2).
 
-
-def validate(cfg, check_map=True):
-    """Return cfg unchanged if it is a valid device configuration; ConfigInvalid if not.
-
-    check_map=False skips building the meter map (the board does that at boot with the
-    map's own errors; a small board may validate a new config without the map code)."""
-    if not isinstance(cfg, dict):
-        raise ConfigInvalid("the configuration must be a JSON object, got %r" % (cfg,))
-    _unknown("", cfg, TOP_KEYS)
-    if "board" in cfg:
-        board = cfg["board"]
-        try:
-            from boards import BOARDS
-        except ImportError:
-            BOARDS = None
-        if not isinstance(board, str) or (BOARDS is not None and board not in BOARDS):
-            allowed = sorted(BOARDS) if BOARDS is not None else ["a board name"]
-            raise ConfigInvalid("board = %r: allowed %s" % (board, ", ".join(allowed)))
-    if "device_id" in cfg:
-        _device_id(cfg["device_id"])
-    if "poll_period_s" in cfg:
-        _one_of("poll_period_s", cfg["poll_period_s"], POLL_PERIODS_S)
-    for key in _INT_RANGES:
-        if key in cfg:
-            low, high = _INT_RANGES[key]
-            _int_in(key, cfg[key], low, high)
-    if "netting" in cfg:
-        _netting(cfg["netting"])
-    if "pulses" in cfg:
-        from netmeter.pulses import validate_pulse_config
-
-        try:
-            validate_pulse_config(cfg["pulses"])
-        except ValueError as exc:
-            raise ConfigInvalid(str(exc))
-    if "rs485" in cfg:
-        from boards.drivers.rs485 import validate_rs485_config
-
-        if not isinstance(cfg["rs485"], dict):
-            raise ConfigInvalid("rs485 = %r: must be an object" % (cfg["rs485"],))
-        _unknown("rs485.", cfg["rs485"], ("baud", "parity", "stop_bits"))
-        try:
-            validate_rs485_config(cfg["rs485"])
-        except ValueError as exc:
-            raise ConfigInvalid(str(exc))
-    if "meter" in cfg:
-        meter = cfg["meter"]
-        if not isinstance(meter, dict):
-            raise ConfigInvalid("meter = %r: must be an object with MAP and overrides" % (meter,))
-        if check_map:
-            from shared.mapconfig import build_map
-
-            try:
-                build_map(meter)
-            except ValueError as exc:  # regmap.ConfigError is a ValueError
-                raise ConfigInvalid("meter: %s" % exc)
-    return cfg
+    stop_bits defaults to Modbus RTU's 11-bit character: 2 without parity, 1 with it (a
+    receiver set for one stop bit accepts two)."""
+    section("rs485", cfg)
+    known_keys("rs485.", cfg, tuple(RS485_DEFAULTS))
+    out = dict(RS485_DEFAULTS)
+    out.update(cfg)
+    int_in("rs485.baud", out["baud"], 300, 1000000)
+    one_of("rs485.parity", out["parity"], PARITIES)
+    if out["stop_bits"] is None:
+        out["stop_bits"] = 2 if out["parity"] == "none" else 1
+    one_of("rs485.stop_bits", out["stop_bits"], (1, 2))
+    return out
 
 
 def _device_id(value):
@@ -144,44 +193,6 @@ def _device_id(value):
                 ok = False
     if not ok:
         raise ConfigInvalid(
-            "device_id = %r: must be 1..%d characters of A-Z a-z 0-9 - _" % (value, DEVICE_ID_MAX)
+            "device_id = %s: must be 1..%d characters of A-Z a-z 0-9 - _"
+            % (shown(value), DEVICE_ID_MAX)
         )
-
-
-def _netting(net):
-    if not isinstance(net, dict):
-        raise ConfigInvalid("netting = %r: must be an object" % (net,))
-    _unknown("netting.", net, NETTING_KEYS)
-    if "interval_min" in net:
-        _one_of("netting.interval_min", net["interval_min"], INTERVALS_MIN)
-    sources = net.get("sources", ("registers", "power"))
-    if not isinstance(sources, (list, tuple)) or not sources:
-        raise ConfigInvalid(
-            "netting.sources = %r: must be a non-empty list of %s" % (sources, ", ".join(SOURCES))
-        )
-    for name in sources:
-        _one_of("netting.sources", name, SOURCES)
-    if len(set(sources)) != len(sources):
-        raise ConfigInvalid("netting.sources = %r: a source is listed twice" % (sources,))
-    if "billing" in net:
-        _one_of("netting.billing", net["billing"], tuple(sources))
-    if "summation" in net:
-        _one_of("netting.summation", net["summation"], SUMMATIONS)
-    for key in _NETTING_INTS:
-        if key in net:
-            low, high = _NETTING_INTS[key]
-            _int_in("netting." + key, net[key], low, high)
-    pct = net.get("crosscheck_percent")
-    if pct is not None and (not _is_number(pct) or not 0 <= pct <= 100):
-        raise ConfigInvalid(
-            "netting.crosscheck_percent = %r: must be a number in 0..100, or null (off)" % (pct,)
-        )
-    for key in ("pulse_imp_per_kwh", "pulse_wh_per_pulse"):
-        value = net.get(key)
-        if value is None and key == "pulse_wh_per_pulse":
-            continue
-        if key in net and (not _is_number(value) or not 0 < value <= 1000000):
-            raise ConfigInvalid("netting.%s = %r: must be a number in (0, 1000000]" % (key, value))
-
-
-from shared.confighash import canonical_json, config_hash  # noqa: E402,F401 - re-exported

@@ -243,7 +243,7 @@ def build_map(config):
     for key in config:
         upper[key.upper()] = key
     name = config[upper["MAP"]] if "MAP" in upper else "generic"
-    if name not in _BUILDERS:
+    if not isinstance(name, str) or name not in _BUILDERS:
         raise ConfigError(
             "map=%r is not a built-in map; use one of %s" % (name, ", ".join(sorted(_BUILDERS)))
         )

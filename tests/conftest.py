@@ -120,3 +120,19 @@ def pytest_pycollect_makemodule(module_path, parent):
     if module_path.parent == DUAL:
         return DualModule.from_parent(parent, path=module_path)
     return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    # Firmware code forgets modules to give a board's heap back (netmeter.runner
+    # forget_modules). In this one CPython process that would leave later tests holding a
+    # module's classes while the code under test imports the module afresh (a second
+    # ConfigInvalid class, say): put every module a test made the process forget back.
+    before = dict(sys.modules)
+    yield
+    for name, module in before.items():
+        if sys.modules.get(name) is not module:
+            sys.modules[name] = module
+            package, _, leaf = name.rpartition(".")
+            if package in sys.modules:
+                setattr(sys.modules[package], leaf, module)

@@ -13,15 +13,24 @@ from hwfakes import HardwareMisuse
 import boards
 from boards import rp2_pico
 from boards.drivers.clock import TicksClock, fields_to_unix_ms, unix_ms_to_fields
-from boards.drivers.rs485 import char_time_us, validate_rs485_config
+from boards.drivers.rs485 import char_time_us
 from netmeter.pulses import COUNT_MASK
 from shared import port
+from shared.config import ConfigInvalid, settings
+from shared.configboards import BOARDS as CAPS
 from shared.port import circle_diff as ticks_diff
 from tests.conftest import run_micropython
 
 RP2_PINS = set(range(0, 29))
 ESP32_PINS = set(range(0, 22)) | set(range(35, 49))
-FEATHER_PINS = ("D5", "D6", "D9", "D10", "D24", "D25", "TX", "RX", "A0")
+FEATHER_PINS = ("D5", "D6", "D9", "D10", "D11", "D13", "D24", "D25", "TX", "RX", "A0")
+RP2_S0 = CAPS["rp2_pico"]["pins"]
+ESP32_S0 = CAPS["esp32_s3"]["pins"]
+
+
+def made(board, **cfg):
+    """The complete settings (shared.config) a board's build() is given."""
+    return settings(dict(cfg, board=board))
 
 
 class FakeTicks:
@@ -68,16 +77,11 @@ def channel_b(pin_name):
 
 @pytest.fixture
 def circuitpython(monkeypatch, tmp_path):
-    from boards import feather_rp2040_cp
 
     mods, log = hwfakes.make_circuitpython(FEATHER_PINS)
     mods.update(hwfakes.CircuitPyDrive(tmp_path).modules())
     for name, mod in mods.items():
         monkeypatch.setitem(sys.modules, name, mod)
-    if not channel_b(feather_rp2040_cp.PIN_S0_EXPORT):
-        # D6 (GPIO8) cannot count on the RP2040; the board's default moves in the config
-        # work (test_the_feather_default_s0_pins_can_count); until then count on D25.
-        monkeypatch.setattr(feather_rp2040_cp, "PIN_S0_EXPORT", "D25")
     return mods, log
 
 
@@ -115,16 +119,16 @@ def test_registry_loads_every_board():
 
 
 def test_boards_name_their_device_by_chip_id_and_size_their_store_to_the_flash(rp2):
-    hw = rp2_pico.build({})
+    hw = rp2_pico.build(made("rp2_pico"))
     assert hw.device_id == "e6613852833a4f2c"  # machine.unique_id(), as hex
-    assert hw.record_capacity * 76 < 848 * 1024  # fits a Pico W's filesystem
+    assert made("rp2_pico")["capacity"] * 76 < 848 * 1024  # fits a Pico W's filesystem
 
 
 def test_rp2_pulse_inputs_are_hard_irqs_bound_to_the_counter(rp2):
-    hw = rp2_pico.build({})
+    hw = rp2_pico.build(made("rp2_pico"))
     assert hw.name == "rp2_pico" and hw.fs_root == "/"
-    imp = rp2.state.pins[rp2_pico.PIN_S0_IMPORT]
-    exp = rp2.state.pins[rp2_pico.PIN_S0_EXPORT]
+    imp = rp2.state.pins[RP2_S0["import"]]
+    exp = rp2.state.pins[RP2_S0["export"]]
     both = rp2.Pin.IRQ_FALLING | rp2.Pin.IRQ_RISING
     assert imp.irq_args == {"handler": hw.pulses.on_import_edge, "trigger": both, "hard": True}
     assert exp.irq_args["handler"] == hw.pulses.on_export_edge
@@ -132,8 +136,8 @@ def test_rp2_pulse_inputs_are_hard_irqs_bound_to_the_counter(rp2):
 
 
 def test_rp2_pulses_count_through_the_irq_and_take_masks_interrupts(rp2, ticks):
-    hw = rp2_pico.build({"pulses": {"debounce_ms": 20}})
-    imp = rp2.state.pins[rp2_pico.PIN_S0_IMPORT]
+    hw = rp2_pico.build(made("rp2_pico", pulses={"debounce_ms": 20}))
+    imp = rp2.state.pins[RP2_S0["import"]]
     for start in range(0, 600, 60):
         for t, level in ((start, 0), (start + 1, 1), (start + 2, 0), (start + 30, 1)):
             ticks.t = 5000 + t
@@ -144,11 +148,11 @@ def test_rp2_pulses_count_through_the_irq_and_take_masks_interrupts(rp2, ticks):
 
 
 def test_rp2_direction_wiring_uses_one_input_and_a_direction_pin(rp2, ticks):
-    hw = rp2_pico.build({"pulses": {"wiring": "direction"}})
-    pulse = rp2.state.pins[rp2_pico.PIN_S0_IMPORT]
-    direction = rp2.state.pins[rp2_pico.PIN_DIRECTION]
+    hw = rp2_pico.build(made("rp2_pico", pulses={"wiring": "direction"}))
+    pulse = rp2.state.pins[RP2_S0["import"]]
+    direction = rp2.state.pins[RP2_S0["direction"]]
     assert pulse.irq_args["handler"] == hw.pulses.on_pulse_edge
-    assert rp2.state.pins.get(rp2_pico.PIN_S0_EXPORT) is None
+    assert rp2.state.pins.get(RP2_S0["export"]) is None
     direction.level = 1
     ticks.t = 100
     pulse.drive(0)
@@ -161,7 +165,7 @@ def test_rp2_direction_wiring_uses_one_input_and_a_direction_pin(rp2, ticks):
 
 
 def test_rp2_rs485_raises_de_writes_flushes_waits_one_char_then_drops_de(rp2):
-    hw = rp2_pico.build({"rs485": {"baud": 9600, "parity": "even"}})
+    hw = rp2_pico.build(made("rp2_pico", rs485={"baud": 9600, "parity": "even"}))
     uart = hw.rs485._uart
     assert uart.kwargs["baudrate"] == 9600 and uart.kwargs["parity"] == 0
     assert uart.kwargs["stop"] == 1 and uart.kwargs["timeout"] == 0
@@ -179,7 +183,7 @@ def test_rp2_rs485_raises_de_writes_flushes_waits_one_char_then_drops_de(rp2):
 
 
 def test_rs485_drops_de_even_when_the_write_fails(rp2):
-    hw = rp2_pico.build({})
+    hw = rp2_pico.build(made("rp2_pico"))
 
     def broken(data):
         raise OSError("uart")
@@ -191,7 +195,7 @@ def test_rs485_drops_de_even_when_the_write_fails(rp2):
 
 
 def test_rs485_read_returns_what_is_there_without_waiting(rp2):
-    hw = rp2_pico.build({})
+    hw = rp2_pico.build(made("rp2_pico"))
     assert hw.rs485.read() == b""
     hw.rs485._uart.rx += b"\x01\x03\x02"
     assert hw.rs485.read() == b"\x01\x03\x02"
@@ -200,28 +204,28 @@ def test_rs485_read_returns_what_is_there_without_waiting(rp2):
 
 def test_rs485_config_validation_and_char_time():
     assert char_time_us(9600) == 1146 and char_time_us(19200) == 573
-    assert validate_rs485_config(None)["stop_bits"] == 2  # 8N2: 11-bit characters
-    assert validate_rs485_config({"parity": "odd"})["stop_bits"] == 1
-    with pytest.raises(ValueError, match=r"rs485.baud = 0: must be an integer in 300\.\."):
-        validate_rs485_config({"baud": 0})
-    with pytest.raises(ValueError, match="rs485.parity = 'mark'"):
-        validate_rs485_config({"parity": "mark"})
+    assert settings({})["rs485"]["stop_bits"] == 2  # 8N2: 11-bit characters
+    assert settings({"rs485": {"parity": "odd"}})["rs485"]["stop_bits"] == 1
+    with pytest.raises(ConfigInvalid, match=r"rs485.baud = 0: must be an integer in 300\.\."):
+        settings({"rs485": {"baud": 0}})
+    with pytest.raises(ConfigInvalid, match="rs485.parity = 'mark'"):
+        settings({"rs485": {"parity": "mark"}})
 
 
 def test_rp2_watchdog_is_started_and_fed(rp2):
-    hw = rp2_pico.build({"watchdog_ms": 5000})
+    hw = rp2_pico.build(made("rp2_pico", watchdog_ms=5000))
     assert rp2.state.wdt.timeout == 5000
     hw.watchdog.feed()
     hw.watchdog.feed()
     assert rp2.state.wdt.feeds == 2
     with pytest.raises(
-        ValueError, match=r"watchdog_ms = 9000: must be an integer in 1000\.\.8388"
+        ConfigInvalid, match=r"watchdog_ms = 9000: must be an integer in 1000\.\.8388"
     ):
-        rp2_pico.build({"watchdog_ms": 9000})
+        made("rp2_pico", watchdog_ms=9000)
 
 
 def test_rp2_clock_is_unset_until_set_and_writes_utc_fields_to_the_rtc(rp2, ticks):
-    hw = rp2_pico.build({})
+    hw = rp2_pico.build(made("rp2_pico"))
     assert hw.clock.is_set is False
     assert hw.clock.now_ms() == 946684800000  # the RTC's 2000-01-01 00:00:00, in Unix ms
     hw.clock.set_ms(1700000000123)
@@ -260,10 +264,10 @@ def test_calendar_conversion_matches_cpython_datetime():
 def test_esp32_pulses_use_pcnt_with_glitch_filter_and_are_polled(esp32):
     from boards import esp32_s3
 
-    hw = esp32_s3.build({"pulses": {"debounce_ms": 20}})
+    hw = esp32_s3.build(made("esp32_s3", pulses={"debounce_ms": 20}))
     counters = esp32.state.counters
-    assert counters[0].src.id == esp32_s3.PIN_S0_IMPORT
-    assert counters[1].src.id == esp32_s3.PIN_S0_EXPORT
+    assert counters[0].src.id == ESP32_S0["import"]
+    assert counters[1].src.id == ESP32_S0["export"]
     for c in counters.values():
         assert c.kwargs == {"edge": esp32.Counter.FALLING, "filter_ns": 20000000}
         assert c.src.pull == esp32.Pin.PULL_UP
@@ -281,19 +285,18 @@ def test_esp32_pulses_use_pcnt_with_glitch_filter_and_are_polled(esp32):
 
 
 def test_esp32_has_no_hard_irq_and_no_direction_wiring(esp32):
-    from boards import esp32_s3
 
-    pin = esp32.Pin(esp32_s3.PIN_S0_IMPORT, esp32.Pin.IN)
+    pin = esp32.Pin(ESP32_S0["import"], esp32.Pin.IN)
     with pytest.raises(HardwareMisuse, match="no hard=True"):
         pin.irq(handler=print, trigger=esp32.Pin.IRQ_FALLING, hard=True)
-    with pytest.raises(ValueError, match="direction.*not supported on esp32"):
-        esp32_s3.build({"pulses": {"wiring": "direction"}})
+    with pytest.raises(ConfigInvalid, match="wiring = 'direction': board esp32_s3 counts in"):
+        made("esp32_s3", pulses={"wiring": "direction"})
 
 
 def test_esp32_rs485_toggles_de_around_the_write(esp32):
     from boards import esp32_s3
 
-    hw = esp32_s3.build({"rs485": {"baud": 19200}})
+    hw = esp32_s3.build(made("esp32_s3", rs485={"baud": 19200}))
     del esp32.log[:]
     hw.rs485.write(b"\x01")
     assert esp32.log == [("de", 1), ("write", b"\x01"), ("flush",), ("sleep_us", 573), ("de", 0)]
@@ -306,10 +309,10 @@ def test_circuitpython_counts_with_countio_polled_in_take(circuitpython):
     from boards import feather_rp2040_cp
 
     mods, log = circuitpython
-    hw = feather_rp2040_cp.build({})
+    hw = feather_rp2040_cp.build(made("feather_rp2040_cp"))
     imp, exp = mods["countio"].counters
-    assert imp.pin is mods["board"].D5
-    assert exp.pin is getattr(mods["board"], feather_rp2040_cp.PIN_S0_EXPORT)
+    # PWM channel-B pins (odd GPIO): D5 is GPIO7, D11 is GPIO11 (issue 14, failure 4)
+    assert imp.pin is mods["board"].D5 and exp.pin is mods["board"].D11
     assert imp.kwargs == {"edge": "Edge.FALL", "pull": "Pull.UP"}
     imp.edges(4)
     exp.edges(1)
@@ -332,7 +335,9 @@ def test_circuitpython_rs485_uses_rs485_dir_and_watchdog_resets(circuitpython):
     from boards import feather_rp2040_cp
 
     mods, log = circuitpython
-    hw = feather_rp2040_cp.build({"rs485": {"baud": 19200, "parity": "even"}, "watchdog_ms": 4000})
+    hw = feather_rp2040_cp.build(
+        made("feather_rp2040_cp", rs485={"baud": 19200, "parity": "even"}, watchdog_ms=4000)
+    )
     uart = mods["busio"].uart
     assert uart.kwargs["rs485_dir"] is mods["board"].D9
     assert uart.kwargs["baudrate"] == 19200 and uart.kwargs["parity"] == "Parity.EVEN"
@@ -351,14 +356,9 @@ def test_circuitpython_rs485_uses_rs485_dir_and_watchdog_resets(circuitpython):
     assert tuple(mods["rtc"].RTC.now)[:6] == (2023, 11, 14, 22, 13, 20)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="D6 is GPIO8, PWM channel A: the default moves with the config work"
-)
 def test_the_feather_default_s0_pins_can_count():
-    from boards import feather_rp2040_cp
-
-    assert channel_b(feather_rp2040_cp.PIN_S0_IMPORT)
-    assert channel_b(feather_rp2040_cp.PIN_S0_EXPORT)
+    pins = made("feather_rp2040_cp")["pulses"]["pins"]
+    assert channel_b(pins["import"]) and channel_b(pins["export"])
 
 
 def test_countio_refuses_a_pin_on_pwm_channel_a_as_the_rp2040_does(circuitpython):
@@ -370,10 +370,9 @@ def test_countio_refuses_a_pin_on_pwm_channel_a_as_the_rp2040_does(circuitpython
 
 
 def test_circuitpython_refuses_direction_wiring(circuitpython):
-    from boards import feather_rp2040_cp
 
-    with pytest.raises(ValueError, match="direction.*not supported on CircuitPython"):
-        feather_rp2040_cp.build({"pulses": {"wiring": "direction"}})
+    with pytest.raises(ConfigInvalid, match="wiring = 'direction': board feather_rp2040_cp"):
+        made("feather_rp2040_cp", pulses={"wiring": "direction"})
 
 
 # -- unix_sim ---------------------------------------------------------------------------
@@ -394,9 +393,9 @@ def test_unix_sim_needs_its_hooks(pty_pair, tmp_path):
 
     # Without ticks_ms the board expects the simulator's wiring file, and says where it is.
     with pytest.raises(ValueError, match="host sim board"):
-        unix_sim.build({"rs485_path": pty_pair[1], "sim_wiring": str(tmp_path / "none.json")})
+        unix_sim.build(made("unix_sim"), wiring=str(tmp_path / "none.json"))
     with pytest.raises(ValueError, match="needs rs485_path"):
-        unix_sim.build({}, ticks_ms=FakeTicks().ticks_ms)
+        unix_sim.build(made("unix_sim"), ticks_ms=FakeTicks().ticks_ms)
 
 
 def test_unix_sim_pty_and_sim_pins_on_cpython(pty_pair):
@@ -404,7 +403,7 @@ def test_unix_sim_pty_and_sim_pins_on_cpython(pty_pair):
 
     master, path = pty_pair
     ticks = FakeTicks(0)
-    hw = unix_sim.build({"rs485_path": path}, ticks_ms=ticks.ticks_ms)
+    hw = unix_sim.build(made("unix_sim"), rs485_path=path, ticks_ms=ticks.ticks_ms)
     assert hw.name == "unix_sim" and hw.clock.is_set is False
     os.write(master, b"\x01\x03\x02\x00\x07")
     time.sleep(0.05)
@@ -424,9 +423,10 @@ SIM_SCRIPT = """
 import sys
 sys.path.append("firmware")
 from boards import load
+from shared.config import settings
 from array import array
 t = array("i", [0])
-hw = load("unix_sim").build({"rs485_path": sys.argv[1], "rs485": {"baud": 19200}},
+hw = load("unix_sim").build(settings({"rs485": {"baud": 19200}}), rs485_path=sys.argv[1],
                             ticks_ms=lambda: t[0])
 got = b""
 while len(got) < 5:
@@ -455,3 +455,49 @@ def test_unix_sim_runs_in_the_micropython_unix_port(pty_pair, tmp_path):
     assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
     assert "PULSES (2, 0, 1) 19200" in proc.stdout.decode()
     assert os.read(master, 64) == b"echo:hello"
+
+
+# -- board capabilities as data (shared/configboards.py) ----------------------------------
+
+
+def test_every_registered_board_has_its_capabilities_in_shared():
+    assert set(boards.BOARDS) == set(CAPS)
+
+
+def test_feather_s0_pins_must_be_pwm_channel_b_with_a_slice_each():
+    # countio on RP2040 raises "Pin must be on PWM Channel B" for an even GPIO (issue 14.4):
+    # the validator refuses it first, with the pins that work.
+    with pytest.raises(ConfigInvalid) as exc:
+        made("feather_rp2040_cp", pulses={"pins": {"export": "D6"}})
+    assert str(exc.value) == (
+        "pulses.pins.export = D6 (GPIO8): countio on RP2040 needs a PWM channel-B pin "
+        "(odd GPIO): use D5, D11, D13, D25, A1, A3"
+    )
+    with pytest.raises(ConfigInvalid, match=r"A1 \(GPIO27\): PWM slice 5 is already counting"):
+        made("feather_rp2040_cp", pulses={"pins": {"import": "D11", "export": "A1"}})
+    with pytest.raises(ConfigInvalid, match=r"import = D9 \(GPIO9\): not an input .*use D5, D11"):
+        made("feather_rp2040_cp", pulses={"pins": {"import": "D9"}})  # the DE pin
+    with pytest.raises(ConfigInvalid, match="pulses.pins.export = D5 .*uses it already"):
+        made("feather_rp2040_cp", pulses={"pins": {"export": "D5"}})
+
+
+def test_feather_wires_the_s0_pins_the_settings_name(circuitpython):
+    from boards import feather_rp2040_cp
+
+    mods, _log = circuitpython
+    feather_rp2040_cp.build(
+        made("feather_rp2040_cp", pulses={"pins": {"import": "D13", "export": "D25"}})
+    )
+    imp, exp = mods["countio"].counters
+    assert (imp.pin, exp.pin) == (mods["board"].D13, mods["board"].D25)
+
+
+def test_rp2_s0_pins_are_set_in_the_config_and_checked(rp2):
+    hw = rp2_pico.build(made("rp2_pico", pulses={"pins": {"import": 20, "export": 21}}))
+    assert rp2.state.pins[20].irq_args["handler"] == hw.pulses.on_import_edge
+    assert rp2.state.pins[21].irq_args["handler"] == hw.pulses.on_export_edge
+    for bad in (2, 25, 14.0, "GP14", True):  # the DE pin, the LED, not a GPIO number
+        with pytest.raises(ConfigInvalid, match="pulses.pins.import = .*: not an input rp2_pico"):
+            made("rp2_pico", pulses={"pins": {"import": bad}})
+    with pytest.raises(ConfigInvalid, match="pulses.pins.pulse is not an input of rp2_pico"):
+        made("rp2_pico", pulses={"pins": {"pulse": 14}})

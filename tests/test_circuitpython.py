@@ -45,9 +45,8 @@ def board(monkeypatch, tmp_path):
     monkeypatch.chdir(root)
     from boards import feather_rp2040_cp
 
-    # The firmware's "/" is the drive; D6 cannot count (the config work moves that default).
+    # The firmware's "/" is the drive.
     monkeypatch.setattr(feather_rp2040_cp, "FS_ROOT", str(root))
-    monkeypatch.setattr(feather_rp2040_cp, "PIN_S0_EXPORT", "D25")
     yield root, mods, fs, clock
     # The drive's modules were built on the fake time and hashlib: none may outlive the test
     # (monkeypatch then puts back the ones imported before it).
@@ -83,7 +82,7 @@ def test_boot_remounts_the_drive_for_the_firmware_which_counts_stores_and_answer
     counters = mods["countio"].counters
     with pytest.raises(KeyboardInterrupt):
         runpy.run_path(str(root / "code.py"), run_name="__main__")
-    assert [c.pin.name for c in counters] == ["D5", "D25"]
+    assert [c.pin.name for c in counters] == ["D5", "D11"]
     answers = replies(data)
     assert answers[1]["board"] == "feather_rp2040_cp" and answers[1]["link_port"] == "data"
     assert answers[1]["device_id"] == "feather-cp-1" and "mode" not in answers[1]
@@ -135,11 +134,12 @@ def test_without_the_remount_every_write_fails_as_on_the_board(board):
     assert err.value.errno == errno.EROFS
     from boards import feather_rp2040_cp
     from netmeter.app import App
-    from shared.mapconfig import build_map
+    from shared.config import resolve
 
-    hw = feather_rp2040_cp.build(CONFIG)
+    made, regmap = resolve(dict(CONFIG, board="feather_rp2040_cp"))
+    hw = feather_rp2040_cp.build(made)
     with pytest.raises(OSError) as err:
-        App(hw, CONFIG, build_map({"MAP": "generic"}))
+        App(hw, made, regmap)
     assert err.value.errno == errno.EROFS
     with pytest.raises(RuntimeError, match="visible via USB"):
         mods["storage"].remount("/", readonly=False)  # only boot.py may

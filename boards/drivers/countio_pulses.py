@@ -1,5 +1,5 @@
 # CircuitPython S0 inputs: countio.Counter (hardware edge counting), polled by take().
-from netmeter.pulses import EDGE_FALLING, WIRING_DIRECTION
+from netmeter.pulses import EDGE_FALLING
 
 _WRAP = 1 << 32  # count is a C int32 in the port: a difference modulo 2**32 survives wrap
 
@@ -9,14 +9,10 @@ class CountioPulses:
 
     countio counts every edge (no debounce): a contact output needs the RC filter of
     docs/wiring.md. The counters are never reset, so no edge is lost between read and reset.
+    Separate wiring on PWM channel-B pins only: shared.config refuses anything else.
     """
 
     def __init__(self, countio, digitalio, pulse_cfg, pins):
-        if pulse_cfg["wiring"] == WIRING_DIRECTION:
-            raise ValueError(
-                "pulses.wiring = 'direction' is not supported on CircuitPython: countio "
-                "cannot read a direction input per edge; use separate import/export inputs"
-            )
         edge = countio.Edge.FALL if pulse_cfg["edge"] == EDGE_FALLING else countio.Edge.RISE
         pull = digitalio.Pull.UP if pulse_cfg["edge"] == EDGE_FALLING else digitalio.Pull.DOWN
         self._counters = (

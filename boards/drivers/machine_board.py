@@ -1,7 +1,7 @@
 # What every MicroPython machine-module board has in common: UART + DE pin, RTC, WDT, chip id.
-def machine_hardware(machine, board, config, rs485_cfg, pulses, tx, rx):
-    """The Hardware of a board module (its NAME, UART_ID, PIN_RS485_DE, WATCHDOG_MAX_MS,
-    FS_ROOT, RECORD_CAPACITY), with its pulse input already built; tx and rx as its
+def machine_hardware(machine, board, settings, pulses, tx, rx):
+    """The Hardware of a board module (its NAME, UART_ID, PIN_RS485_DE, FS_ROOT) wired as
+    settings say (shared.config), with its pulse input already built; tx and rx as its
     machine.UART wants them (pin numbers or Pin objects, by port)."""
     from boards import Hardware, unique_id
     from boards.drivers.clock import MachineRtc, TicksClock
@@ -9,12 +9,13 @@ def machine_hardware(machine, board, config, rs485_cfg, pulses, tx, rx):
     from boards.drivers.watchdog import MachineWatchdog
     from shared.port import ticks_diff, ticks_ms
 
+    line = settings["rs485"]
     uart = machine.UART(
         board.UART_ID,
-        baudrate=rs485_cfg["baud"],
+        baudrate=line["baud"],
         bits=8,
-        parity=machine_parity(rs485_cfg["parity"]),
-        stop=rs485_cfg["stop_bits"],
+        parity=machine_parity(line["parity"]),
+        stop=line["stop_bits"],
         tx=tx,
         rx=rx,
         timeout=0,
@@ -23,10 +24,9 @@ def machine_hardware(machine, board, config, rs485_cfg, pulses, tx, rx):
     return Hardware(
         board.NAME,
         pulses=pulses,
-        rs485=DeRs485(uart, de, rs485_cfg["baud"]),
-        watchdog=MachineWatchdog(machine, config.get("watchdog_ms", 8000), board.WATCHDOG_MAX_MS),
+        rs485=DeRs485(uart, de, line["baud"]),
+        watchdog=MachineWatchdog(machine, settings["watchdog_ms"]),
         clock=TicksClock(ticks_ms, ticks_diff, MachineRtc(machine.RTC())),
         fs_root=board.FS_ROOT,
         device_id=unique_id(machine),
-        record_capacity=board.RECORD_CAPACITY,
     )

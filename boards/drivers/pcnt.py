@@ -1,6 +1,6 @@
 # esp32 S0 inputs on the hardware pulse counter (machine.Counter, PCNT), polled by take().
 from boards.drivers.irqpins import input_pull
-from netmeter.pulses import EDGE_FALLING, WIRING_DIRECTION
+from netmeter.pulses import EDGE_FALLING
 
 # The PCNT glitch filter counts APB cycles (at most 1023 at 80 MHz, about 12.8 us): it
 # removes EMI spikes, not millisecond contact bounce. The driver asks for the debounce
@@ -12,14 +12,10 @@ class PcntPulses:
     """take()/totals() over two machine.Counter units (import, export).
 
     The hardware filter drops glitches silently, so rejected counts are always 0 here.
+    Separate wiring only: shared.config refuses direction wiring for esp32_s3.
     """
 
     def __init__(self, machine, pulse_cfg, pin_numbers, unit_ids=(0, 1)):
-        if pulse_cfg["wiring"] == WIRING_DIRECTION:
-            raise ValueError(
-                "pulses.wiring = 'direction' is not supported on esp32: machine.Counter has "
-                "no direction input there; wire import and export to separate inputs"
-            )
         Pin = machine.Pin
         pull = input_pull(Pin, pulse_cfg)
         Counter = machine.Counter

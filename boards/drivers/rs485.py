@@ -4,34 +4,10 @@ from micropython import const
 # A character on the wire is 11 bits: start, 8 data, parity or 2nd stop, stop.
 BITS_PER_CHAR = const(11)
 
-PARITIES = ("none", "even", "odd")
-
 
 def char_time_us(baud):
     """One character time in microseconds, rounded up."""
     return (BITS_PER_CHAR * 1000000 + baud - 1) // baud
-
-
-def validate_rs485_config(cfg, key="rs485"):
-    """The rs485 section with defaults: baud, parity (none/even/odd), stop_bits (1 or 2).
-
-    stop_bits defaults to Modbus RTU's 11-bit character: 2 without parity, 1 with it (a
-    receiver set for one stop bit accepts two).
-    """
-    out = {"baud": 9600, "parity": "none", "stop_bits": None}
-    out.update(cfg or {})
-    baud = out["baud"]
-    if not isinstance(baud, int) or isinstance(baud, bool) or not 300 <= baud <= 1000000:
-        raise ValueError("%s.baud = %r: must be an integer in 300..1000000" % (key, baud))
-    if out["parity"] not in PARITIES:
-        raise ValueError(
-            "%s.parity = %r: must be one of %s" % (key, out["parity"], ", ".join(PARITIES))
-        )
-    if out["stop_bits"] is None:
-        out["stop_bits"] = 2 if out["parity"] == "none" else 1
-    if out["stop_bits"] not in (1, 2):
-        raise ValueError("%s.stop_bits = %r: must be 1 or 2" % (key, out["stop_bits"]))
-    return out
 
 
 def machine_parity(parity):

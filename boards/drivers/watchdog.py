@@ -4,12 +4,8 @@
 class MachineWatchdog:
     """machine.WDT: once started it cannot be stopped; a missed feed resets the board."""
 
-    def __init__(self, machine, timeout_ms, max_ms):
-        if not isinstance(timeout_ms, int) or not 1000 <= timeout_ms <= max_ms:
-            raise ValueError(
-                "watchdog_ms = %r: must be an integer in 1000..%d on this board"
-                % (timeout_ms, max_ms)
-            )
+    def __init__(self, machine, timeout_ms):
+        # timeout_ms is the board's watchdog_ms setting (shared.config checks its range)
         self.timeout_ms = timeout_ms
         self._wdt = machine.WDT(timeout=timeout_ms)
 
@@ -20,12 +16,7 @@ class MachineWatchdog:
 class CircuitPythonWatchdog:
     """microcontroller.watchdog in RESET mode (timeout in seconds, a float)."""
 
-    def __init__(self, microcontroller, watchdog_module, timeout_ms, max_ms):
-        if not isinstance(timeout_ms, int) or not 1000 <= timeout_ms <= max_ms:
-            raise ValueError(
-                "watchdog_ms = %r: must be an integer in 1000..%d on this board"
-                % (timeout_ms, max_ms)
-            )
+    def __init__(self, microcontroller, watchdog_module, timeout_ms):
         self.timeout_ms = timeout_ms
         self._wdt = microcontroller.watchdog
         self._wdt.timeout = timeout_ms / 1000

@@ -7,7 +7,7 @@ from netmeter.atomic import write_atomic
 from netmeter.errlog import ErrorLog
 from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
-from netmeter.store import YEAR_15MIN, RecordStore
+from netmeter.store import RecordStore
 from shared.port import ticks_diff, ticks_us
 from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
 from shared.regmap import RegisterMap, mwh_per_count
@@ -15,63 +15,31 @@ from shared.regmap import RegisterMap, mwh_per_count
 CHECKPOINT = "/checkpoint.json"
 TRACE_FRAMES = 16
 
-DEFAULTS = {
-    "meter": {"MAP": "generic"},
-    "timeout_ms": 200,
-    "retries": 1,
-    "poll_period_s": 1,
-    "phases": 3,
-    "netting": {},
-    "checkpoint_s": 60,
-    "capacity": None,  # records kept; None: the board's RECORD_CAPACITY (a year where it fits)
-    "device_id": None,
-}
-
-
-def app_config(config):
-    cfg = dict(DEFAULTS)
-    cfg.update(config or {})
-    period = cfg["poll_period_s"]
-    if type(period) is not int or not 0 < period <= 60 or 60 % period:
-        raise ValueError(
-            "poll_period_s=%r: must divide 60 s (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60), "
-            "so polls fall on interval boundaries" % (period,)
-        )
-    return cfg
-
 
 class App:
-    """Runs on any board: hw gives pulses, rs485, watchdog, clock and fs_root. The register
-    map comes built (the runner builds it before the rest is imported, to spare the heap)."""
+    """Runs on any board: hw gives pulses, rs485, watchdog, clock and fs_root. settings are
+    complete and valid (shared.config.resolve, with the register map it built): the app takes
+    its values from them and checks nothing again."""
 
-    def __init__(self, hw, config=None, regmap=None):
-        cfg = app_config(config)
+    def __init__(self, hw, settings, regmap):
+        cfg = settings
         self.hw = hw
-        self.config = cfg
-        if regmap is None:
-            from shared.mapconfig import build_map
-
-            regmap = build_map(cfg["meter"])
+        self.config_state = "ok"  # or "last_good: <why>" (netmeter.runner)
         phases = ("l1", "l2", "l3")[: cfg["phases"]]
         self.power_names = [(("p_" + ph), ("q_" + ph)) for ph in phases]
-        names = []
-        for p, q in self.power_names:
-            names += [p, q]
+        names = cfg["polled"]
         netting = dict(cfg["netting"])
-        sources = netting.get("sources", ("registers", "power"))
-        if "registers" in sources:
-            names += ["import_energy", "export_energy"]
+        if "registers" in netting["sources"]:
             energy = regmap.quantity("import_energy")
             netting["register_mwh_per_count"] = mwh_per_count(energy)
             netting["register_wrap_bits"] = None if energy.is_float else energy.bits
-        self.uses_power = "power" in sources
+        self.uses_power = "power" in netting["sources"]
         self.netting_config = netting
         from netmeter.netting import make_accumulator  # boot only: forgotten after boot
 
         self.acc = make_accumulator(netting)
-        # The line's baud is the board's (config "rs485"); the master times silences by it.
-        master = RtuMaster(hw.rs485.baud, cfg["timeout_ms"] * 1000, cfg["retries"])
-        names = [n for n in names if n in regmap]
+        # The master times silences by the line's baud.
+        master = RtuMaster(cfg["rs485"]["baud"], cfg["timeout_ms"] * 1000, cfg["retries"])
         # Keep only the polled quantities: the rest of the map would stay in the heap unused.
         polled = RegisterMap(
             regmap.name, [regmap.quantity(n) for n in names], regmap.max_gap, regmap.unit_id
@@ -80,30 +48,16 @@ class App:
         polled.site_limit_w = regmap.site_limit_w
         regmap = None
         self.poller = MeterPoller(master, polled, names)
+        # No poll outlasts the period: shared.config refuses timeouts x retries x reads that
+        # would not end before the next poll is due.
         self.period_ms = cfg["poll_period_s"] * 1000
-        # The bound on a poll: every read timing out on every attempt must still end
-        # before the next poll is due, so no poll ever runs into the next one.
-        worst_ms = len(self.poller.reads) * cfg["timeout_ms"] * (cfg["retries"] + 1)
-        if worst_ms >= self.period_ms:
-            raise ValueError(
-                "timeout_ms=%d x (retries=%d + 1) x %d reads = %d ms: must stay below "
-                "poll_period_s (%d ms); lower timeout_ms or retries, or poll less often"
-                % (
-                    cfg["timeout_ms"],
-                    cfg["retries"],
-                    len(self.poller.reads),
-                    worst_ms,
-                    self.period_ms,
-                )
-            )
         self.next_poll_ms = None
         self.poll_t = None
         self.fault_point = getattr(hw, "fault_point", None)  # the simulator's power-cut seam
         root = hw.fs_root
         self.device_id = cfg["device_id"] or getattr(hw, "device_id", None) or hw.name
         self.errlog = ErrorLog(root + "/errors.log")
-        capacity = cfg["capacity"] or getattr(hw, "record_capacity", None) or YEAR_15MIN
-        self.store = RecordStore(root + "/records", self.device_id, capacity)
+        self.store = RecordStore(root + "/records", self.device_id, cfg["capacity"])
         self.checkpoint_path = root + CHECKPOINT
         self.checkpoint_ms = cfg["checkpoint_s"] * 1000
         self.last_checkpoint_ms = None

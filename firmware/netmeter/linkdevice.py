@@ -24,9 +24,13 @@ class AppDevice:
 
     def seq_range(self):
         store = self.app.store
+        if store is None:  # safe mode before the store was opened: nothing to offer
+            return None, None
         return store.first_seq, store.next_seq
 
     def records(self, from_seq, n):
+        if self.app.store is None:
+            return
         for rec in self.app.store.records(from_seq, True):
             if n <= 0:
                 return
@@ -56,13 +60,15 @@ class AppDevice:
             "next_seq": next_seq,
             "acked": self._acked,
             "link_port": getattr(getattr(self.hw, "console", None), "name", "console"),
+            "config_state": self.app.config_state,
         }
 
     def status(self):
         app = self.app
-        result = app.poller.result
+        poller = app.poller  # None in safe mode: no polling
+        result = poller.result if poller is not None else None
         values = result.values if result is not None else {}
-        out = {"p": [], "q": [], "s": [], "quadrant": []}
+        out = {"p": [], "q": [], "s": [], "quadrant": [], "config_state": app.config_state}
         from netmeter.quadrant import quadrant
 
         for p, q in app.power_names:
@@ -74,7 +80,7 @@ class AppDevice:
         imp, exp, rejected = self.hw.pulses.totals()
         out["pulses"] = [imp, exp]
         out["rejected"] = rejected
-        out["comm"] = app.poller.counters.as_dict()
+        out["comm"] = poller.counters.as_dict() if poller is not None else {}
         out["errors"] = self.log(4)
         return out
 
@@ -137,16 +143,10 @@ def load_key(path):
         return None
 
 
-# What validating a config loads: a PUT_CONFIG is rare, so its heap is given back at once.
-CONFIG_CHECK_MODULES = (
-    "shared.config",
-    "shared.mapconfig",
-    "netmeter.pulseconfig",
-    "boards.drivers.rs485",
-)
-
-
+# Validating a config loads netmeter.runner.CONFIG_MODULES: a PUT_CONFIG is rare, so their
+# heap is given back at once.
 def _validate(cfg):
+    from netmeter.runner import CONFIG_MODULES
     from shared.config import validate
 
     try:
@@ -155,4 +155,4 @@ def _validate(cfg):
         validate = None
         from netmeter.runner import forget_modules
 
-        forget_modules(CONFIG_CHECK_MODULES)
+        forget_modules(CONFIG_MODULES)

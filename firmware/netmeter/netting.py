@@ -1,21 +1,10 @@
 # Builds the netting core (sources + interval accumulator) from a plain config dict.
 from netmeter.energy import PowerSource, PulseSource, RegisterSource, pulse_constant
 from netmeter.interval import IntervalAccumulator
+from shared.config import NETTING_DEFAULTS
 
-DEFAULTS = {
-    "interval_min": 15,
-    "billing": "registers",
-    "sources": ("registers", "power"),
-    "summation": "vector",
-    "site_limit_w": 100000,
-    "max_gap_s": 30,
-    "register_mwh_per_count": (1000, 1),
-    "register_wrap_bits": 32,
-    "pulse_imp_per_kwh": 1000,
-    "pulse_wh_per_pulse": None,
-    "crosscheck_percent": 2,
-    "crosscheck_floor_mwh": 0,
-}
+# The device's netting defaults (shared.config) and what the register map gives.
+DEFAULTS = dict(NETTING_DEFAULTS, register_mwh_per_count=(1000, 1), register_wrap_bits=32)
 
 
 def make_accumulator(config=None, seq=0):

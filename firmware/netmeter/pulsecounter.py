@@ -23,7 +23,6 @@ from netmeter.pulses import (
     EXPORT,
     IMPORT,
     WIRING_DIRECTION,
-    validate_pulse_config,
 )
 from shared import port
 
@@ -189,8 +188,7 @@ class PulseCounter:
 
     @classmethod
     def from_config(cls, cfg, direction_pin=None, **kwargs):
-        """A counter for a validated "pulses" config section (validate_pulse_config)."""
-        cfg = validate_pulse_config(cfg)
+        """A counter for the "pulses" settings (complete: shared.config)."""
         if cfg["wiring"] == WIRING_DIRECTION and direction_pin is None:
             raise ValueError("pulses.wiring = 'direction' needs a direction input pin")
         return cls(

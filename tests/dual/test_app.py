@@ -2,8 +2,9 @@
 from storetest import fresh_dir
 
 from dualtest import raises
-from netmeter.app import App, app_config
+from netmeter.app import App
 from netmeter.poller import PollResult
+from shared.config import resolve
 from shared.record import CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
 
 T0 = 1764374400000
@@ -41,19 +42,18 @@ POWER = {"p_l1": 100.0, "q_l1": 0.0, "p_l2": 100.0, "q_l2": 0.0, "p_l3": 100.0, 
 CONFIG = {"netting": {"sources": ("power",), "billing": "power", "interval_min": 1}}
 
 
+def make(hw, config):
+    """The app as the runner builds it: from the complete settings and their register map."""
+    return App(hw, *resolve(config))
+
+
 def stored(app):
     """The records the app kept, read back from its store."""
     return list(app.store.records(0))
 
 
-def test_poll_that_cannot_finish_before_the_next_is_refused():
-    config = {"poll_period_s": 1, "timeout_ms": 400, "retries": 2}
-    exc = raises(ValueError, App, hardware(), config)
-    assert "poll_period_s" in str(exc) and "timeout_ms" in str(exc)
-
-
 def test_failed_read_books_nothing_and_flags_comm_error():
-    app = App(hardware(), CONFIG)
+    app = make(hardware(), CONFIG)
     for t in range(0, 60001, 10000):
         app.feed(T0 + t, result({}, failed=True) if t == 30000 else result(POWER))
     (rec,) = stored(app)
@@ -62,7 +62,7 @@ def test_failed_read_books_nothing_and_flags_comm_error():
 
 
 def test_rejected_pulses_and_an_unset_clock_flag_the_interval():
-    app = App(hardware(pulses=(0, 0, 3), clock_set=False), CONFIG)
+    app = make(hardware(pulses=(0, 0, 3), clock_set=False), CONFIG)
     app.feed(T0, result(POWER))
     app.feed(T0 + 60000, result(POWER))
     (rec,) = stored(app)
@@ -71,7 +71,7 @@ def test_rejected_pulses_and_an_unset_clock_flag_the_interval():
 
 def test_a_record_edited_on_the_flash_is_reported_at_the_next_boot():
     hw = hardware()
-    app = App(hw, CONFIG)
+    app = make(hw, CONFIG)
     for t in range(0, 4 * 60000 + 1, 10000):
         app.feed(T0 + t, result(POWER))
     assert [r.seq for r in app.store.records(0)] == [0, 1, 2, 3]
@@ -91,7 +91,7 @@ def test_a_record_edited_on_the_flash_is_reported_at_the_next_boot():
     data[at + 72 : at + 76] = bytes([c & 0xFF, (c >> 8) & 0xFF, (c >> 16) & 0xFF, c >> 24])
     with open(segment, "wb") as f:
         f.write(data)
-    again = App(hw, CONFIG)  # the next boot
+    again = make(hw, CONFIG)  # the next boot
     chain = [e for e in again.errlog.entries() if e[1] == "chain"]
     assert chain, again.errlog.entries()
     assert "seq 2" in chain[0][2]  # the forged record is named
@@ -102,7 +102,7 @@ def test_a_rejected_config_is_refused_and_logged_and_the_old_one_stays():
 
     hw = hardware()
     hw.clock.now_ms = lambda: T0
-    app = App(hw, CONFIG)
+    app = make(hw, CONFIG)
     device = AppDevice(app, hw, {"board": "unix_sim"}, hw.fs_root)
     exc = raises(ValueError, device.put_config, {"board": "unix_sim", "poll_period_s": 7})
     assert "poll_period_s" in str(exc)
@@ -117,24 +117,17 @@ def test_an_accepted_config_is_written_and_the_validation_code_given_back():
     import sys
 
     import shared
-    from netmeter.linkdevice import CONFIG_CHECK_MODULES, AppDevice
+    from netmeter.linkdevice import AppDevice
+    from netmeter.runner import CONFIG_MODULES
 
     hw = hardware()
-    app = App(hw, CONFIG)
+    app = make(hw, CONFIG)
     device = AppDevice(app, hw, {"board": "unix_sim"}, hw.fs_root)
     device.put_config({"poll_period_s": 2, "meter": {"MAP": "generic"}})
     assert app.config_pending and "config.json" in os.listdir(hw.fs_root)
-    for name in CONFIG_CHECK_MODULES:
+    for name in CONFIG_MODULES:
         assert name not in sys.modules, name  # a PUT_CONFIG is rare: its code is not kept
     assert not hasattr(shared, "config") and not hasattr(shared, "mapconfig")
-
-
-def test_poll_period_must_divide_a_minute():
-    for period in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60):
-        assert app_config({"poll_period_s": period})["poll_period_s"] == period
-    for period in (0, 7, 45, 90, -15, 15.0, "15"):
-        message = str(raises(ValueError, app_config, {"poll_period_s": period}))
-        assert message.startswith("poll_period_s=%r: must divide 60 s" % (period,)), message
 
 
 def test_a_link_failure_goes_to_the_error_log():
@@ -154,7 +147,7 @@ def test_a_link_failure_goes_to_the_error_log():
 
     hw = hardware()
     hw.clock.now_ms = lambda: T0 + 5000
-    app = App(hw, CONFIG)
+    app = make(hw, CONFIG)
     console = Unplugged()
     console.pending = encode(7, INFO)
     service = make_link(app, hw, {}, console=console)

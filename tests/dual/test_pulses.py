@@ -10,7 +10,6 @@ from netmeter.pulses import (
     EXPORT,
     IMPORT,
     REJECTED,
-    validate_pulse_config,
 )
 
 TICKS_WRAP = COUNT_MASK + 1
@@ -287,45 +286,54 @@ def test_heap_lock_really_catches_an_allocating_handler():
     assert failed
 
 
-def test_validate_pulse_config_fills_defaults():
-    cfg = validate_pulse_config({})
+def pulse_settings(section):
+    """The complete "pulses" settings of a config's section (shared.config)."""
+    from shared.config import settings
+
+    return settings({"pulses": section})["pulses"]
+
+
+def test_pulse_settings_are_filled_with_defaults():
+    cfg = pulse_settings({})
     assert cfg["wiring"] == "separate"
     assert cfg["debounce_ms"] == 20 and cfg["min_width_ms"] == 30
     assert cfg["imp_per_kwh"] == 1000 and cfg["edge"] == "falling"
-    assert validate_pulse_config({"debounce_ms": 29})["debounce_ms"] == 29
+    assert pulse_settings({"debounce_ms": 29})["debounce_ms"] == 29
 
 
 def test_debounce_at_or_above_pulse_width_is_refused_with_reason():
     for bad in (30, 50, 100):
-        exc = raises(ValueError, validate_pulse_config, {"debounce_ms": bad})
+        exc = raises(ValueError, pulse_settings, {"debounce_ms": bad})
         msg = str(exc)
         assert "pulses.debounce_ms = %d" % bad in msg, msg
         assert "0 <= debounce_ms < min_width_ms (30)" in msg, msg
         assert "rejects real pulses" in msg, msg
-    exc = raises(ValueError, validate_pulse_config, {"debounce_ms": 40, "min_width_ms": 40})
+    exc = raises(ValueError, pulse_settings, {"debounce_ms": 40, "min_width_ms": 40})
     assert "min_width_ms (40)" in str(exc)
-    raises(ValueError, validate_pulse_config, {"debounce_ms": -1})
-    raises(ValueError, validate_pulse_config, {"debounce_ms": 2.5})
+    raises(ValueError, pulse_settings, {"debounce_ms": -1})
+    raises(ValueError, pulse_settings, {"debounce_ms": 2.5})
 
 
 def test_other_pulse_settings_are_validated():
-    for bad in (0, -1000, "1000", True):
-        exc = raises(ValueError, validate_pulse_config, {"imp_per_kwh": bad})
-        assert "pulses.imp_per_kwh" in str(exc) and "> 0" in str(exc)
-    exc = raises(ValueError, validate_pulse_config, {"wiring": "quadrature"})
+    for bad in (0, -1000, "1000", True, 1000.0):
+        exc = raises(ValueError, pulse_settings, {"imp_per_kwh": bad})
+        assert "pulses.imp_per_kwh" in str(exc) and "1..1000000" in str(exc)
+    exc = raises(ValueError, pulse_settings, {"wiring": "quadrature"})
     assert "pulses.wiring = 'quadrature'" in str(exc)
-    raises(ValueError, validate_pulse_config, {"edge": "both"})
-    raises(ValueError, validate_pulse_config, {"export_level": 2})
-    raises(ValueError, validate_pulse_config, {"min_width_ms": 0})
-    exc = raises(ValueError, validate_pulse_config, {"debounce": 20})
-    assert "pulses.debounce is not a pulse setting" in str(exc)
+    raises(ValueError, pulse_settings, {"edge": "both"})
+    raises(ValueError, pulse_settings, {"export_level": 2})
+    raises(ValueError, pulse_settings, {"min_width_ms": 0})
+    exc = raises(ValueError, pulse_settings, {"debounce": 20})
+    assert "pulses.debounce is not a setting" in str(exc)
 
 
 def test_from_config_builds_a_matching_counter():
     clock = VirtualClock()
     direction = FakePin(1)
     counter = PulseCounter.from_config(
-        {"wiring": "direction", "edge": "rising", "debounce_ms": 10, "export_level": 0},
+        pulse_settings(
+            {"wiring": "direction", "edge": "rising", "debounce_ms": 10, "export_level": 0}
+        ),
         direction_pin=direction,
         ticks_ms=clock.ticks,
     )
@@ -333,7 +341,7 @@ def test_from_config_builds_a_matching_counter():
     line = Line(clock, counter.on_pulse_edge, idle=0)
     line.pulse(100)
     assert counter.take() == (1, 0, 0)  # direction high, export_level 0: import
-    raises(ValueError, PulseCounter.from_config, {"wiring": "direction"})
+    raises(ValueError, PulseCounter.from_config, pulse_settings({"wiring": "direction"}))
 
 
 def test_runtime_is_known():
