@@ -14,6 +14,7 @@ COMMANDS = {
     "sync": ("host.commands.history", "cmd_sync", "sync_arguments"),
     "status": ("host.commands.device", "cmd_status", "link_arguments"),
     "config push": ("host.commands.config", "cmd_config_push", "config_push_arguments"),
+    "config set": ("host.commands.config", "cmd_config_set", "config_set_arguments"),
     "config pull": ("host.commands.config", "cmd_config_pull", "config_pull_arguments"),
     "config validate": ("host.commands.config", "cmd_config_validate", "file_argument"),
     "time sync": ("host.commands.device", "cmd_time_sync", "link_arguments"),
@@ -91,15 +92,20 @@ def main(argv=None, link=None):
     """Run one command; link: an already connected host.link.Link (tests inject one).
     Returns the exit status: 0, 1 for an expected failure (one line on stderr), 130 when
     interrupted; never a traceback for anything a person can type or pipe."""
-    args = None
+    from host import interrupt
+
+    interrupt.quiet_until_running()
     try:
         args = build_parser().parse_args(argv)
+        interrupt.running()
         return run(args, link)
     except KeyboardInterrupt:
         print("host: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return quiet_broken_pipe()
+    finally:
+        interrupt.running()
 
 
 def run(args, link):
