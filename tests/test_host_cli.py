@@ -4,6 +4,7 @@ subprocess where a signal or a pipe is involved) on real SQLite files."""
 
 import hashlib
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -407,3 +408,96 @@ def test_docs_host_md_lists_every_command_with_every_option():
             ), (name, option)
         for positional in [a for a in p._actions if not a.option_strings and a.dest != "help"]:
             assert (positional.metavar or positional.dest.upper()) in row[0], name
+
+
+# --- host sim board ----------------------------------------------------------------------
+
+
+def sim_board(tmp_path, *more, **kwargs):
+    argv = [sys.executable, "-m", "host", "sim", "board", "--dir", str(tmp_path / "b"),
+            "--key-dir", str(tmp_path / "keys"), *more]  # fmt: skip
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=180, **kwargs)
+
+
+def board_records(directory):
+    from shared.record import SIZE, decode
+
+    data = b"".join(p.read_bytes() for p in sorted((directory / "records").glob("*.seg")))
+    return [decode(data[i : i + SIZE]) for i in range(0, len(data) - SIZE + 1, SIZE)]
+
+
+def test_sim_board_has_a_key_and_a_restart_keeps_config_id_and_clock(tmp_path):
+    first = sim_board(tmp_path, "--hours", "0.25", "--start", "12")
+    assert first.returncode == 0, first.stderr
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    device_id = config["device_id"]
+    key = tmp_path / "keys" / ("%s.key" % device_id)
+    assert "(new)" in first.stdout
+    assert "device %s: link key in %s" % (device_id, key) in first.stdout
+    assert (tmp_path / "b" / "link.key").read_text().strip() == key.read_text().strip()
+    [r0] = board_records(tmp_path / "b")
+    again = sim_board(tmp_path, "--hours", "0.25", "--start", "0")  # --start: a new board's
+    assert again.returncode == 0, again.stderr
+    assert "(resumed)" in again.stdout and "link key" not in again.stdout
+    assert json.loads((tmp_path / "b" / "config.json").read_text()) == config
+    records = board_records(tmp_path / "b")
+    assert [r.seq for r in records] == [0, 1]
+    assert records[1].start_utc == r0.start_utc + 900  # 12:15, not rewound to 00:00
+    proc = subprocess.run(["git", "check-ignore", "-q", "sim-board/"], cwd=ROOT)
+    assert proc.returncode == 0  # the default board directory is git-ignored
+
+
+def _children(pid, name):
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except OSError:
+            continue
+        if int(fields[1]) == pid and comm == name:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_sim_board_takes_signed_commands_and_notices_its_board_died(tmp_path):
+    argv = [
+        sys.executable,
+        "-m",
+        "host",
+        "sim",
+        "board",
+        "--dir",
+        str(tmp_path / "b"),
+        "--key-dir",
+        str(tmp_path / "keys"),
+        "--hours",
+        "0.1",
+        "--start",
+        "9",
+        "--stay",
+    ]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        lines = []
+        while not lines or "stays up" not in lines[-1]:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        port = next(ln for ln in lines if "USB serial" in ln).split(": ")[1].strip()
+        signed = subprocess.run(
+            [sys.executable, "-m", "host", "time", "sync", "--device", port,
+             "--key-dir", str(tmp_path / "keys")],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert signed.returncode == 0 and "clock set: stepped by" in signed.stdout, signed.stderr
+        [board] = _children(proc.pid, "micropython")
+        os.kill(board, signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1 and err.count("\n") == 1
+    assert err.startswith("host: the simulated board's process ended (exit status -9;")
+    assert "start it again with the same --dir to resume" in err
