@@ -19,20 +19,34 @@ WATCHDOG_DEFAULT_MS = 8000  # boards/drivers: config.get("watchdog_ms", 8000)
 
 
 def effective(cfg):
-    """The settings a board runs with for cfg: cfg with every default filled in. Uses
-    shared.config's defaulting function where it has one, else the firmware's defaults."""
+    """The settings a board runs with for cfg: cfg with every default filled in, from the
+    firmware's defaults and, where shared.config has a defaulting function (or a validate()
+    that returns the defaulted settings), from that too."""
     import shared.config as schema
 
-    for name in ("effective", "with_defaults", "defaulted", "apply_defaults"):
+    full = firmware_defaults(cfg)
+    for name in ("effective", "with_defaults", "defaulted", "apply_defaults", "validate"):
         fn = getattr(schema, name, None)
-        if callable(fn):
-            try:
-                full = fn(dict(cfg))
-            except TypeError:
-                continue
-            if isinstance(full, dict):
-                return full
-    return firmware_defaults(cfg)
+        if not callable(fn):
+            continue
+        try:
+            more = fn(json.loads(json.dumps(cfg)))
+        except (TypeError, ValueError):  # another signature, or refused by newer rules
+            continue
+        if isinstance(more, dict):
+            merge(full, more)
+            break
+    return full
+
+
+def merge(into, more):
+    """Deep-update the dict into with more."""
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+    return into
 
 
 def firmware_defaults(cfg):
