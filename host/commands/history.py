@@ -52,7 +52,7 @@ def readable_history(db):
     if head != SQLITE_HEADER:
         raise CommandError("%s is not a SQLite database, not a history database" % db)
     try:
-        con = sqlite3.connect("file:%s?mode=ro" % db.resolve(), uri=True)
+        con = sqlite3.connect("%s?mode=ro" % db.resolve().as_uri(), uri=True)
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
         finally:
