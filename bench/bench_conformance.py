@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from host.conformance.runner import run_scenario, run_suite, staged_firmware  # noqa: E402
 from host.conformance.scenarios import SCENARIOS  # noqa: E402
+from host.conformance.simulated import run_scenario, run_suite, staged_firmware  # noqa: E402
 
 
 def main():

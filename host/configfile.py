@@ -45,8 +45,12 @@ def parse(text, name="config"):
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigFileError("%s: not valid TOML: %s" % (name, exc)) from None
+        except RecursionError:
+            raise ConfigFileError("%s: nested too deeply to be a configuration" % name) from None
     try:
         return json.loads(strip_json_comments(text))
+    except RecursionError:
+        raise ConfigFileError("%s: nested too deeply to be a configuration" % name) from None
     except json.JSONDecodeError as exc:
         raise ConfigFileError(
             "%s: not valid JSON at line %d column %d: %s" % (name, exc.lineno, exc.colno, exc.msg)

@@ -11,7 +11,6 @@ import datetime
 import sys
 import tempfile
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 DEVICE_ID = "demo-household"
@@ -62,7 +61,6 @@ def register_mwh(server):
 
 def run(out_dir, log=sys.stderr):
     """Run the demo into out_dir; returns (hours, totals dict, facts dict). Progress on log."""
-    from host import cli
     from host.deploy import deploy_with_key
     from host.history import History
     from host.plot import plot
@@ -118,11 +116,7 @@ def run(out_dir, log=sys.stderr):
             on_board = len(sim.records())
 
             say("host sync --device %s --db %s" % (sim.board.device, db))
-            argv = ["sync", "--device", sim.board.device, "--key-dir", str(keys), "--db", str(db)]
-            with redirect_stdout(log):
-                code = cli.main(argv)
-            if code != 0:
-                raise DemoError("host sync failed (exit %d)" % code)
+            synced(sim.board.device, db, deployed["key"], log)
         finally:
             sim.stop()
 
@@ -155,6 +149,25 @@ def run(out_dir, log=sys.stderr):
         "wall_s": time.monotonic() - started,
     }
     return hours, facts
+
+
+def synced(device, db, key_file, log):
+    """`host sync`'s library path: pull every record into db with the deployed key, ACK."""
+    from host.history import History
+    from host.link import Link, LinkError, load_key
+    from host.sync import SyncError, sync, text_progress
+
+    progress = text_progress(log)
+    try:
+        with Link.open(device, key=load_key(key_file), timeout=2.0) as link, History(db) as h:
+            result = sync(link, h, progress=progress)
+    except (LinkError, SyncError) as exc:
+        raise DemoError("host sync failed: %s" % exc) from None
+    finally:
+        progress.end()
+    for line in result.summary():
+        print(line, file=log, flush=True)
+    return result
 
 
 def kwh(mwh):

@@ -4,6 +4,10 @@ import csv
 import datetime
 import json
 
+from shared.record import SOURCE_POWER, SOURCE_PULSES, SOURCE_REGISTERS
+
+SOURCE_NAMES = {SOURCE_PULSES: "pulses", SOURCE_REGISTERS: "registers", SOURCE_POWER: "power"}
+
 FIELDS = (
     "device_id",
     "seq",
@@ -12,6 +16,7 @@ FIELDS = (
     "duration_s",
     "interval_min",
     "source",
+    "source_name",
     "a_plus_mwh",
     "a_minus_mwh",
     "net_mwh",
@@ -40,6 +45,7 @@ def export_row(row):
         "duration_s": row["duration_s"],
         "interval_min": row["interval_min"],
         "source": row["source"],
+        "source_name": SOURCE_NAMES.get(row["source"], "unknown"),
         "a_plus_mwh": row["a_plus"],
         "a_minus_mwh": row["a_minus"],
         "net_mwh": row["net"],

@@ -216,11 +216,22 @@ class History:
         head = self.head(dev)
         prev_seq = prev_link = None
         first_anchor = min(anchors) if anchors else None
-        sql = "SELECT %s, raw FROM records WHERE device_id = ? ORDER BY seq" % ", ".join(COLUMNS)
+        # As blobs: a cell edited into text must be a problem named by its seq, not a decode
+        # error of the whole query.
+        picked = ["CAST(%s AS BLOB)" % c if c == "link" else c for c in COLUMNS]
+        sql = (
+            "SELECT %s, CAST(raw AS BLOB), typeof(raw) FROM records WHERE device_id = ? "
+            % (", ".join(picked))
+            + "ORDER BY seq"
+        )
         for row in self.db.execute(sql, (dev,)):
-            seq, raw = row[0], bytes(row[-1])
+            seq, raw = row[0], bytes(row[-2] or b"")
+            if row[-1] != "blob":
+                problems.append("seq %d: raw is stored as %s, not the record's bytes (edited row)"
+                                % (seq, row[-1]))  # fmt: skip
+            row = row[:-1]
             columns = dict(zip(COLUMNS, row[:-1], strict=True))
-            columns["link"] = bytes(columns["link"])
+            columns["link"] = bytes(columns["link"] or b"")
             self._check_raw(seq, raw, columns, problems)
             if prev_seq is None:
                 if first_anchor is None:

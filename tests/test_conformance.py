@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from host.conformance import report
-from host.conformance.runner import run_scenario
+from host.conformance.checks import Result
 from host.conformance.scenarios import SCENARIOS
+from host.conformance.simulated import run_scenario
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -76,7 +77,7 @@ def test_unknown_scenario_is_one_line_and_exit_1():
 
 
 def test_failure_shows_in_the_table():
-    r = run_scenario.__globals__["Result"]("x", "d", passed=False, problems=["boom"])
+    r = Result("x", "d", passed=False, problems=["boom"])
     assert "FAIL" in report.table([r]) and "! boom" in report.table([r])
 
 
@@ -103,7 +104,7 @@ def test_the_meter_server_serves_a_real_serial_port_path(tmp_path):
     import os
     import time
 
-    from host.conformance.runner import build_meter
+    from host.conformance.simulated import build_meter
     from host.sim.modbus import MeterServer
     from host.sim.ptyrelay import open_raw_pty, with_crc
 
@@ -156,7 +157,7 @@ def test_the_real_time_path_reads_the_records_back_over_the_link(tmp_path):
 
 
 def test_hardware_mode_refuses_what_a_real_board_cannot_be_given():
-    from host.conformance.runner import HardwareError, hardware_config
+    from host.conformance.hardware import HardwareError, hardware_config
 
     for name, needs in (("bounce", "S0 pulses"), ("power-cut", "power_cut")):
         with pytest.raises(HardwareError, match=needs):
@@ -174,7 +175,7 @@ def test_device_mode_without_a_meter_port_is_one_line():
 
 
 def test_with_a_pulse_feeder_hardware_mode_takes_the_pulse_scenarios():
-    from host.conformance.runner import HardwareError, hardware_config
+    from host.conformance.hardware import HardwareError, hardware_config
 
     for name in ("pulses-billed", "bounce", "bounce-past-filter", "lost-pulses", "inverted-ct"):
         assert "pulses" in hardware_config(SCENARIOS[name], pulses=True)["netting"]["sources"]
@@ -195,7 +196,7 @@ def test_the_pulse_stream_loses_pulses_by_edge_time():
     # lost-pulses on a bench: the stream runs a second ahead of the meter, so it applies the
     # harness's drop_pulses at each edge's own time, not when the meter reaches the fault.
     from host.conformance.pulsefeed import PulseStream
-    from host.conformance.runner import build_meter
+    from host.conformance.simulated import build_meter
 
     class Link:
         name = "a recording feeder"

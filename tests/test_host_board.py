@@ -327,3 +327,64 @@ def test_port_errors_are_one_line(board, tmp_path, capsys):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_config_push_never_drops_a_setting_the_device_has_unless_told(board, capsys):
+    # Seen: a file without rs485 and meter removed the baud rate and the meter map.
+    sim, root, keys = board
+    path = root / "partial.json"
+    path.write_text(json.dumps({"poll_period_s": 30, "netting": CONFIG["netting"]}))
+    before = (sim.dir / "config.json").read_bytes()
+    with Link.open(sim.board.device) as link:
+        counter = link.info()["counter"]
+    code, out, err = run(capsys, "config", "push", path, *board_args(sim, keys))
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert (
+        'partial.json leaves out settings the device has (meter.MAP = "generic", '
+        "rs485.baud = 115200): add them to partial.json, or give --remove" in err
+    )
+    code, out, err = run(capsys, "config", "push", path, *board_args(sim, keys),
+                         "--remove", "--dry-run")  # fmt: skip
+    assert code == 0, err
+    assert "changes on sim-1 (effective settings, defaults included):" in out
+    assert (
+        "rs485.baud                   115200 -> 9600 (default)   (removed from the config)" in out
+    )
+    assert (
+        'meter.MAP                    "generic" -> "generic" (default)   (removed from the config)'
+        in out
+    )
+    assert "poll_period_s" not in out and out.endswith("dry run: nothing sent\n")
+    assert (sim.dir / "config.json").read_bytes() == before
+    with Link.open(sim.board.device) as link:
+        assert link.info()["counter"] == counter  # nothing signed was sent
+    code, out, err = run(capsys, "config", "push", path, *board_args(sim, keys), "--remove")
+    assert code == 0 and "takes effect when the board restarts" in out, err
+    installed = json.loads((sim.dir / "config.json").read_text())
+    assert "rs485" not in installed and "meter" not in installed
+    assert installed["device_id"] == DEVICE_ID and installed["board"] == "unix_sim"
+
+
+def test_config_set_changes_single_settings_and_keeps_the_rest(board, capsys):
+    sim, _, keys = board
+    with Link.open(sim.board.device) as link:
+        running = link.get_config()
+        counter = link.info()["counter"]
+    code, out, err = run(capsys, "config", "set", "poll_period_s=30", *board_args(sim, keys))
+    assert code == 0 and out == "no change: sim-1 already runs with these settings\n", err
+    code, out, err = run(capsys, "config", "set", "netting.interval_min=7", *board_args(sim, keys))
+    assert code == 1 and "config set: netting.interval_min = 7: allowed 1, 5, 10" in err
+    with Link.open(sim.board.device) as link:
+        assert link.info()["counter"] == counter
+    code, out, err = run(capsys, "config", "set", "poll_period_s=15", "rs485.baud=19200",
+                         "netting.summation=arithmetic", *board_args(sim, keys))  # fmt: skip
+    assert code == 0, err
+    assert "  poll_period_s                30 -> 15\n" in out
+    assert "  rs485.baud                   115200 -> 19200\n" in out
+    assert '  netting.summation            "vector" (default) -> "arithmetic"\n' in out
+    installed = json.loads((sim.dir / "config.json").read_text())
+    want = json.loads(json.dumps(running))
+    want["poll_period_s"] = 15
+    want["rs485"]["baud"] = 19200
+    want["netting"]["summation"] = "arithmetic"
+    assert installed == want

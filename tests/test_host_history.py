@@ -293,13 +293,14 @@ def test_export_csv_and_json_hold_the_records_exactly(synced, capsys):
     assert [int(r["net_mwh"]) for r in rows] == [1000 * (i % 7) - 500 * (i % 5) for i in range(40)]
     argv = ["export", "--db", str(db), "--format", "json"]
     argv += ["--from", "2025-11-29T01:00", "--to", "2025-11-29T02:00:00+00:00"]
-    assert main(argv + ["--device", DEVICE_ID]) == 0
+    assert main(argv + ["--device-id", DEVICE_ID]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [d["seq"] for d in data] == [4, 5, 6, 7]
     assert data[0]["a_minus_mwh"] == 2000 and data[0]["q1_mvarh"] == 4
     assert data[0]["device_id"] == DEVICE_ID and data[0]["flag_names"] == []
-    assert main(argv + ["--device", "other"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    assert main(argv + ["--device-id", "other"]) == 1  # an unknown id is an error, not []
+    out, err = capsys.readouterr()
+    assert out == "" and "holds no device 'other'" in err
 
 
 def test_plot_writes_a_png(synced, capsys):

@@ -164,7 +164,7 @@ def test_real_time_mode_runs_the_same_parts(tmp_path):
 def test_host_sim_board_command_runs_a_board(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "host", "sim", "board", "--dir", str(tmp_path / "b"),
-         "--hours", "0.25", "--start", "12"],
+         "--hours", "0.25", "--start", "12", "--key-dir", str(tmp_path / "keys")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -17,7 +17,7 @@ def micropython_exe():
 
     found = which("micropython")
     if not found:
-        from host.cli import CommandError
+        from host.errors import CommandError
 
         raise CommandError(
             "the micropython executable was not found: run `make setup` (it installs "
