@@ -91,16 +91,17 @@ def sim_board_arguments(p):
 def cmd_deploy(args):
     """Compile the firmware, copy it to a board with mpremote and give it a new link key."""
     from host.configfile import load
-    from host.deploy import DeployError, deploy, deploy_with_key
+    from host.deploy import DeployError, deploy, deploy_with_key, keep_identity
 
     config = load(args.config) if args.config else None
     try:
         if args.no_key:
+            config = keep_identity(args.device, args.board, config, args.device_id, args.force)
             cfg = deploy(args.device, args.board, config)
             path = None
         else:
             cfg, path = deploy_with_key(
-                args.device, args.board, config, args.device_id, args.key_dir
+                args.device, args.board, config, args.device_id, args.key_dir, args.force
             )
     except (DeployError, ValueError) as exc:
         raise CommandError(str(exc)) from None
@@ -120,6 +121,12 @@ def deploy_arguments(p):
     )
     p.add_argument("--key-dir", help="host key directory (default ~/.config/netmeter/keys)")
     p.add_argument("--no-key", action="store_true", help="do not provision a link key")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="change the device id although unsynced records remain: they stay on the board "
+        "under the old chain and `host sync` quarantines them (docs/host.md, Deploy)",
+    )
 
 
 # --- commands that talk to a running board over the link ------------------------------

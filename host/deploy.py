@@ -140,26 +140,38 @@ def write_host_key(key_dir, device_id, key):
     return path
 
 
-def board_device_id(device):
-    """The device_id in the config.json already on the board, or None."""
+def keep_identity(device, board, config=None, device_id=None, force=False):
+    """config with the device_id to deploy: the one the board already has (read from it
+    before anything is overwritten: host.identity), unless device_id (or config's) asks for
+    another, which is refused while unsynced records would be stranded, unless force.
+    A new board gets <board>-<6 hex>. A read that failed is a DeployError."""
+    from host.identity import choose_device_id, read_identity
+
+    cfg = dict(config or {})
     try:
-        text = mpremote(device, "fs", "cat", ":config.json", timeout=30)
-        return json.loads(text).get("device_id") or None
-    except (DeployError, ValueError, AttributeError):
-        return None
+        identity = read_identity(device, mpremote)
+    except DeployError as exc:
+        if "nothing was changed" in str(exc):
+            raise
+        raise DeployError(
+            "could not read the board's identity on %s (%s): nothing was changed; check the "
+            "board and run the deploy again" % (device, exc)
+        ) from None
+    requested = device_id or cfg.get("device_id")
+    chosen = choose_device_id(identity, requested, force, device)
+    cfg["device_id"] = chosen or new_device_id(board)
+    return cfg
 
 
 def new_device_id(board):
     return "%s-%s" % (board.replace("_", "-"), secrets.token_hex(3))
 
 
-def deploy_with_key(device, board, config=None, device_id=None, key_dir=None):
+def deploy_with_key(device, board, config=None, device_id=None, key_dir=None, force=False):
     """Deploy and provision a fresh 32-byte link key: on the board as link.key, on the host
-    in key_dir (default_key_dir()). The device keeps the device_id it has (config.json on the
-    board) unless one is given; a new board gets <board>-<6 hex>. Returns (cfg, key path)."""
-    cfg = dict(config or {})
-    device_id = device_id or cfg.get("device_id") or board_device_id(device)
-    cfg["device_id"] = device_id or new_device_id(board)
+    in key_dir (default_key_dir()). The device keeps the identity it has (keep_identity).
+    Returns (cfg, key path)."""
+    cfg = keep_identity(device, board, config, device_id, force)
     key = secrets.token_bytes(KEY_SIZE)
     cfg = deploy(device, board, cfg, key=key)
     # The board has the key now: a failure writing the host copy leaves a board nobody can
