@@ -210,6 +210,7 @@ def cmd_sync(args):
                 set_time=args.set_time,
                 ack=not args.no_ack,
                 key_loader=state.load_key,
+                accept_break=args.accept_break,
             )
         finally:
             progress.end()
@@ -232,6 +233,12 @@ def sync_arguments(p):
     p.add_argument("--db", default="history.db", help="history database (SQLite)")
     p.add_argument("--set-time", action="store_true", help="set the device clock first")
     p.add_argument("--no-ack", action="store_true", help="leave the records on the device")
+    p.add_argument(
+        "--accept-break",
+        action="store_true",
+        help="take records past a chain break nothing proves, keeping the break as an audited "
+        "anchor (otherwise they are quarantined; docs/host.md, Chain breaks)",
+    )
 
 
 def cmd_status(args):
@@ -435,6 +442,12 @@ def cmd_verify(args):
     with History(args.db, create=False) as history:
         problems = history.verify(args.device)
         n = history.count(args.device)
+        quarantined = history.quarantined(args.device)
+    for dev, first, last, count, reason in quarantined:
+        print(
+            "%s: seq %d..%d: %d records quarantined, not verified and not counted (%s)"
+            % (dev, first, last, count, reason)
+        )
     for problem in problems:
         print(problem)
     if problems:
