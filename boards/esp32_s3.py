@@ -10,6 +10,7 @@ PIN_UART_TX = 17  # -> transceiver DI
 PIN_UART_RX = 18  # <- transceiver RO
 PIN_RS485_DE = 8  # -> transceiver DE and /RE
 WATCHDOG_MAX_MS = 60000
+TIMER_ID = 0  # esp32 machine.Timer: hardware timers 0..3 (rp2 has a soft timer, -1)
 FS_ROOT = "/"
 # Records kept by default: a year of 15-minute records (2.7 MB) fits an 8 MB module's filesystem.
 RECORD_CAPACITY = 35040

@@ -62,7 +62,7 @@ def build(config, ticks_ms=None, clock=None, control=None):
         clock = VirtualClock()
         ticks_ms = clock.ticks_ms
         control = SimControl(sim["control"], clock)
-        config = dict(config, rs485_path=sim["rs485"])
+        config = dict(config, rs485_path=sim["rs485"], watchdog_feed_path=sim.get("watchdog"))
     pulse_cfg = validate_pulse_config(config.get("pulses"))
     rs485_cfg = validate_rs485_config(config.get("rs485"))
     path = config.get("rs485_path")
@@ -86,11 +86,14 @@ def build(config, ticks_ms=None, clock=None, control=None):
         NAME,
         pulses=pulses,
         rs485=PtyRs485(path, rs485_cfg["baud"]),
-        watchdog=RecordingWatchdog(ticks_ms, config.get("watchdog_ms", 8000)),
+        watchdog=RecordingWatchdog(
+            ticks_ms, config.get("watchdog_ms", 8000), config.get("watchdog_feed_path")
+        ),
         clock=clock,
         fs_root=config.get("fs_root", FS_ROOT),
         pins=pins,
         control=control,
+        periodic=ThreadTimer,
     )
     if control is not None:
         from boards.sim_control import fault_point, run_lockstep
@@ -102,6 +105,31 @@ def build(config, ticks_ms=None, clock=None, control=None):
 
         hw.run = run
     return hw
+
+
+class ThreadTimer:
+    """machine.Timer(mode=PERIODIC) as the rp2 port runs its callbacks, for the unix port,
+    which has no machine.Timer: callback(timer) every period_ms of real time, whatever the
+    main thread is doing, including waiting in the REPL for input (rp2 runs a scheduled
+    timer callback from mp_hal_stdin_rx_chr's wait: docs/maintenance.md). A thread of the
+    unix port's _thread (with its GIL) calls it; deinit() stops it, as rp2's does."""
+
+    def __init__(self, period_ms, callback):
+        import _thread
+
+        self._running = True
+        _thread.start_new_thread(self._loop, (period_ms, callback))
+
+    def _loop(self, period_ms, callback):
+        import time
+
+        while self._running:
+            time.sleep_ms(period_ms)
+            if self._running:
+                callback(self)
+
+    def deinit(self):
+        self._running = False
 
 
 SIM_WIRING = "unix_sim.json"

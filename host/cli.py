@@ -91,7 +91,13 @@ def sim_board_arguments(p):
 def cmd_deploy(args):
     """Compile the firmware, copy it to a board with mpremote and give it a new link key."""
     from host.configfile import load
-    from host.deploy import DeployError, deploy, deploy_with_key, keep_identity
+    from host.deploy import (
+        DeployError,
+        deploy,
+        deploy_with_key,
+        end_maintenance,
+        keep_identity,
+    )
 
     config = load(args.config) if args.config else None
     try:
@@ -103,11 +109,16 @@ def cmd_deploy(args):
             cfg, path = deploy_with_key(
                 args.device, args.board, config, args.device_id, args.key_dir, args.force
             )
+        restart_ms = end_maintenance(args.device)
     except (DeployError, ValueError) as exc:
         raise CommandError(str(exc)) from None
-    print(
-        "deployed netmeter for %s to %s; reset the board to start it" % (cfg["board"], args.device)
-    )
+    if restart_ms is None:
+        start = "reset the board to start it"
+    else:
+        start = "its watchdog restarts it into the new firmware within %d s" % (
+            -(-restart_ms // 1000)
+        )
+    print("deployed netmeter for %s to %s; %s" % (cfg["board"], args.device, start))
     if path is not None:
         print("device %s: new link key on the board and in %s" % (cfg["device_id"], path))
 

@@ -103,12 +103,33 @@ def deploy(device, board, config=None, key=None):
             extra = ["+", "fs", "cp", str(staged / "link.key"), ":link.key"]
         mpremote(
             device,
-            "fs", "-r", "cp", str(staged / "lib"), ":lib",
+            "fs", "-r", "cp", str(staged / "lib"), ":./",  # into :lib, also when it exists
             "+", "fs", "cp", str(staged / "main.py"), ":main.py",
             "+", "fs", "cp", str(staged / "config.json"), ":config.json",
             *extra,
         )  # fmt: skip
     return cfg
+
+
+# Ends the maintenance window a Ctrl-C opened (firmware/netmeter/maintenance.py), if there is
+# one: prints the watchdog's timeout, within which the board resets into the new firmware.
+END_MAINTENANCE = (
+    "import sys\n"
+    "m = sys.modules.get('maintenance')\n"
+    "print('NETMETER-MAINTENANCE', m.end() if m else -1, m and m.watchdog.timeout_ms)\n"
+)
+
+
+def end_maintenance(device):
+    """End the board's maintenance window so that its watchdog resets it into the firmware
+    just deployed: the milliseconds within which it will, or None when the board is not in
+    maintenance (a board with no firmware running before: reset it by hand)."""
+    out = mpremote(device, "exec", END_MAINTENANCE, timeout=30)
+    for line in out.splitlines():
+        parts = line.split()
+        if parts[:1] == ["NETMETER-MAINTENANCE"] and parts[1] == "0":
+            return int(parts[2]) + 1000  # the watchdog's timeout after the last feed (1 s tick)
+    return None
 
 
 KEY_SIZE = 32

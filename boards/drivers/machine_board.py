@@ -4,8 +4,8 @@ import time
 
 def machine_hardware(machine, board, config, rs485_cfg, pulses, tx, rx):
     """The Hardware of a board module (its NAME, UART_ID, PIN_RS485_DE, WATCHDOG_MAX_MS,
-    FS_ROOT, RECORD_CAPACITY), with its pulse input already built; tx and rx as its
-    machine.UART wants them (pin numbers or Pin objects, by port)."""
+    FS_ROOT, RECORD_CAPACITY, TIMER_ID: -1 for rp2's soft timer), with its pulse input
+    already built; tx and rx as its machine.UART wants them (pin numbers or Pin objects)."""
     from boards import Hardware, unique_id
     from boards.drivers.clock import MachineRtc, TicksClock
     from boards.drivers.rs485 import DeRs485, machine_parity
@@ -31,4 +31,17 @@ def machine_hardware(machine, board, config, rs485_cfg, pulses, tx, rx):
         fs_root=board.FS_ROOT,
         device_id=unique_id(machine),
         record_capacity=board.RECORD_CAPACITY,
+        periodic=periodic_timer(machine, getattr(board, "TIMER_ID", -1)),
     )
+
+
+def periodic_timer(machine, timer_id):
+    """periodic(period_ms, callback) -> a running machine.Timer: the maintenance window's
+    feeder (netmeter.maintenance). Its callback is a soft one, scheduled from the timer's
+    interrupt and run when the VM handles pending events (also while the REPL waits)."""
+
+    def periodic(period_ms, callback):
+        return machine.Timer(timer_id, mode=machine.Timer.PERIODIC, period=period_ms,
+                             callback=callback)  # fmt: skip
+
+    return periodic

@@ -74,9 +74,14 @@ def main(config_path="config.json"):
         else:
             run_forever(app, hw)
     except KeyboardInterrupt:
-        # Ctrl-C from mpremote: hand the REPL a clean heap for the file transfer to come.
+        # Ctrl-C from mpremote: the REPL gets a clean heap for the transfer to come, and the
+        # watchdog is fed through the maintenance window (docs/maintenance.md).
+        watchdog, periodic = hw.watchdog, getattr(hw, "periodic", None)
         app = hw = loop = None
         release_firmware()
+        from netmeter.maintenance import enter
+
+        enter(watchdog, periodic)
         raise
 
 
