@@ -165,10 +165,15 @@ class History:
                 )
             db.executemany(_INSERT, [row_values(device_id, raw) for _rec, raw in page])
             raw = page[-1][1]
+            last_seq = _BODY.unpack_from(raw)[_SEQ]
+            # Quarantined copies of what is now stored (host sync --accept-break) go with it.
+            db.execute(
+                "DELETE FROM quarantine WHERE device_id = ? AND seq <= ?", (device_id, last_seq)
+            )
             db.execute(
                 "INSERT INTO heads VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE "
                 "SET seq = excluded.seq, link = excluded.link",
-                (device_id, _BODY.unpack_from(raw)[_SEQ], record_link(raw)),
+                (device_id, last_seq, record_link(raw)),
             )
             db.execute("COMMIT")
         except BaseException:
@@ -194,12 +199,6 @@ class History:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-
-    def release_quarantine(self, device_id, last_seq):
-        """Forget quarantined records of device_id up to last_seq (now stored as records)."""
-        self.db.execute(
-            "DELETE FROM quarantine WHERE device_id = ? AND seq <= ?", (device_id, last_seq)
-        )
 
     def quarantined(self, device_id=None):
         """[(device_id, first seq, last seq, count, reason)], one entry per reason."""

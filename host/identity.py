@@ -15,6 +15,7 @@ MARK = "NETMETER-PROBE "
 
 # Runs on the board (MicroPython or CircuitPython) in mpremote's raw REPL. A missing file is
 # None (errno 2, ENOENT); any other error is "ERR ...", which the host refuses to read past.
+# uid: the chip id as the board modules make it (boards.unique_id, feather_rp2040_cp).
 PROBE = r"""
 import os, json, binascii
 def _h(p, at=0, n=-1):
@@ -43,11 +44,16 @@ def _probe():
         size = os.stat('records/' + segs[-1])[6] // @SIZE@ * @SIZE@
         if size:
             d['last'] = _h('records/' + segs[-1], size - @SIZE@, @SIZE@)
+    d['uid'] = None
     try:
         import machine
         d['uid'] = binascii.hexlify(machine.unique_id()).decode()
     except Exception:
-        d['uid'] = None
+        try:
+            import microcontroller
+            d['uid'] = binascii.hexlify(bytes(microcontroller.cpu.uid)).decode()
+        except Exception:
+            pass
     print('@MARK@' + json.dumps(d))
 _probe()
 """.replace("@SIZE@", str(SIZE)).replace("@MARK@", MARK)

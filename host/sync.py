@@ -158,7 +158,6 @@ def _store_chunks(history, device_id, chunks, result):
         if not page:
             continue
         history.store_page(device_id, page, anchor)
-        history.release_quarantine(device_id, page[-1][0].seq)
         if anchor is not None:
             result.anchors.append((anchor[0], anchor[2]))
         for rec, _raw in page:
