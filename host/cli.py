@@ -136,7 +136,8 @@ def deploy_arguments(p):
         "--force",
         action="store_true",
         help="change the device id although unsynced records remain: they stay on the board "
-        "under the old chain and `host sync` quarantines them (docs/host.md, Deploy)",
+        "under the old chain; `host sync` takes them where it can prove that chain, else "
+        "quarantines them (docs/host.md, Deploy and Chain breaks)",
     )
 
 

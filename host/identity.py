@@ -177,8 +177,9 @@ def choose_device_id(identity, requested, force, device):
     if identity.unsynced and not force:
         raise DeployError(
             "%d unsynced records on %s are chained under %r; deploying as %r would strand "
-            "them: run `host sync --device %s` first, or pass --force (they stay on the board "
-            "and `host sync` quarantines them until `host sync --accept-break`)"
+            "them: run `host sync --device %s` first, or pass --force (they stay on the board; "
+            "`host sync` takes them under the new id where its history proves their chain, "
+            "else quarantines them until `host sync --accept-break`)"
             % (identity.unsynced, device, current, requested, device)
         )
     return requested

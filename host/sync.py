@@ -40,6 +40,7 @@ class SyncResult:
         self.last = None
         self.flags = Counter()
         self.anchors = []  # (seq, reason) noted in this sync
+        self.notes = []  # lines about records not stored because the history has them
         self.acked = None
         self.clock_step_ms = None
         self.ack_skipped = None  # why no ACK was sent, or None
@@ -53,6 +54,7 @@ class SyncResult:
                 "%s: stored %d records, seq %d..%d; flags seen: %s"
                 % (self.device_id, self.stored, self.first, self.last, flags)
             ]
+        lines += self.notes
         for seq, reason in self.anchors:
             lines.append("chain anchored at seq %d: %s" % (seq, reason))
         if self.acked is not None:
@@ -293,12 +295,9 @@ class ChainBreaks:
 
     def note(self, result):
         for other, first, last in self.skipped:
-            result.anchors.append(
-                (
-                    first,
-                    "seq %d..%d are already in this history under %r, the board's "
-                    "former id: not stored again" % (first, last, other),
-                )  # fmt: skip
+            result.notes.append(
+                "seq %d..%d are already in this history under %r, the board's former id: "
+                "not stored again" % (first, last, other)
             )
 
 
