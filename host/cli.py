@@ -104,10 +104,16 @@ def cmd_deploy(args):
         if args.no_key:
             config = keep_identity(args.device, args.board, config, args.device_id, args.force)
             cfg = deploy(args.device, args.board, config)
-            path = None
+            path, kept = None, False
         else:
-            cfg, path = deploy_with_key(
-                args.device, args.board, config, args.device_id, args.key_dir, args.force
+            cfg, path, kept = deploy_with_key(
+                args.device,
+                args.board,
+                config,
+                args.device_id,
+                args.key_dir,
+                args.force,
+                args.new_key,
             )
         restart_ms = end_maintenance(args.device)
     except (DeployError, ValueError) as exc:
@@ -120,7 +126,8 @@ def cmd_deploy(args):
         )
     print("deployed netmeter for %s to %s; %s" % (cfg["board"], args.device, start))
     if path is not None:
-        print("device %s: new link key on the board and in %s" % (cfg["device_id"], path))
+        what = "kept its link key, the one in" if kept else "new link key on the board and in"
+        print("device %s: %s %s" % (cfg["device_id"], what, path))
 
 
 def deploy_arguments(p):
@@ -132,6 +139,11 @@ def deploy_arguments(p):
     )
     p.add_argument("--key-dir", help="host key directory (default ~/.config/netmeter/keys)")
     p.add_argument("--no-key", action="store_true", help="do not provision a link key")
+    p.add_argument(
+        "--new-key",
+        action="store_true",
+        help="a fresh link key even when the board's matches this host's (default: keep it)",
+    )
     p.add_argument(
         "--force",
         action="store_true",

@@ -161,16 +161,13 @@ def write_host_key(key_dir, device_id, key):
     return path
 
 
-def keep_identity(device, board, config=None, device_id=None, force=False):
-    """config with the device_id to deploy: the one the board already has (read from it
-    before anything is overwritten: host.identity), unless device_id (or config's) asks for
-    another, which is refused while unsynced records would be stranded, unless force.
-    A new board gets <board>-<6 hex>. A read that failed is a DeployError."""
-    from host.identity import choose_device_id, read_identity
+def read_board(device):
+    """The board's identity (host.identity), read before anything is overwritten; a read
+    that failed is a DeployError saying that nothing was changed."""
+    from host.identity import read_identity
 
-    cfg = dict(config or {})
     try:
-        identity = read_identity(device, mpremote)
+        return read_identity(device, mpremote)
     except DeployError as exc:
         if "nothing was changed" in str(exc):
             raise
@@ -178,6 +175,16 @@ def keep_identity(device, board, config=None, device_id=None, force=False):
             "could not read the board's identity on %s (%s): nothing was changed; check the "
             "board and run the deploy again" % (device, exc)
         ) from None
+
+
+def keep_identity(device, board, config=None, device_id=None, force=False, identity=None):
+    """config with the device_id to deploy: the one the board already has (identity, else
+    read_board(device)), unless device_id (or config's) asks for another, which is refused
+    while unsynced records would be stranded, unless force. A new board gets <board>-<6 hex>."""
+    from host.identity import choose_device_id
+
+    cfg = dict(config or {})
+    identity = identity or read_board(device)
     requested = device_id or cfg.get("device_id")
     chosen = choose_device_id(identity, requested, force, device)
     cfg["device_id"] = chosen or new_device_id(board)
@@ -188,15 +195,37 @@ def new_device_id(board):
     return "%s-%s" % (board.replace("_", "-"), secrets.token_hex(3))
 
 
-def deploy_with_key(device, board, config=None, device_id=None, key_dir=None, force=False):
-    """Deploy and provision a fresh 32-byte link key: on the board as link.key, on the host
-    in key_dir (default_key_dir()). The device keeps the identity it has (keep_identity).
-    Returns (cfg, key path)."""
-    cfg = keep_identity(device, board, config, device_id, force)
-    key = secrets.token_bytes(KEY_SIZE)
+def deploy_with_key(
+    device, board, config=None, device_id=None, key_dir=None, force=False, new_key=False
+):
+    """Deploy with a link key: on the board as link.key, on the host in key_dir
+    (default_key_dir()) as <device_id>.key. The device keeps the identity it has
+    (keep_identity) and the key it has when this host holds the same one for that id (its
+    replay counter, link.counter, stays on the board); otherwise, or with new_key, a fresh
+    32-byte key. Returns (cfg, key path, kept: True when the key was kept)."""
+    identity = read_board(device)
+    cfg = keep_identity(device, board, config, device_id, force, identity)
+    key_dir = Path(key_dir or default_key_dir())
+    key = None if new_key else _host_key_matching(key_dir, cfg["device_id"], identity.link_key)
+    kept = key is not None
+    if not kept:
+        key = secrets.token_bytes(KEY_SIZE)
     cfg = deploy(device, board, cfg, key=key)
+    if kept:
+        return cfg, key_path(key_dir, cfg["device_id"]), True
     # The board has the key now: a failure writing the host copy leaves a board nobody can
     # command, which a second deploy fixes; the other order could leave a host key that
     # the board does not have, which looks like a forged request.
-    path = write_host_key(key_dir or default_key_dir(), cfg["device_id"], key)
-    return cfg, path
+    path = write_host_key(key_dir, cfg["device_id"], key)
+    return cfg, path, False
+
+
+def _host_key_matching(key_dir, device_id, board_key):
+    """This host's key for device_id if it is the board's too, else None."""
+    if board_key is None:
+        return None
+    try:
+        key = bytes.fromhex(key_path(key_dir, device_id).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return key if key == board_key and len(key) == KEY_SIZE else None

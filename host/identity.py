@@ -31,6 +31,7 @@ def _h(p, at=0, n=-1):
         f.close()
 def _probe():
     d = {'config': _h('config.json'), 'segs': [], 'first': None, 'last': None}
+    d['key'] = _h('link.key')
     d['state'] = _h('records/state')
     if d['state'] is None:
         d['state'] = _h('records/state.tmp')
@@ -67,6 +68,7 @@ class BoardIdentity:
     None for a board with no config and no records. unsynced: records no host acknowledged."""
 
     def __init__(self, board_name, config, chain_id, proven, records, unsynced, first_seq):
+        self.link_key = None  # the board's link key (bytes), if link.key holds one
         self.board_name = board_name
         self.config = config
         self.chain_id = chain_id
@@ -90,7 +92,7 @@ def parse_probe(output, device):
                 found = json.loads(line[len(MARK) :])
             except ValueError:
                 break
-            for key in ("config", "state", "first", "last"):
+            for key in ("config", "state", "first", "last", "key"):
                 if isinstance(found.get(key), str) and found[key].startswith("ERR"):
                     raise DeployError(
                         "could not read %s on %s (%s): nothing was changed; check the board "
@@ -137,7 +139,9 @@ def identify(found, device):
             "can be synced (`host sync`) before deploying" % exc
         ) from None
     if first is None or last is None:
-        return BoardIdentity(board_name, config, running_id, False, 0, 0, None)
+        identity = BoardIdentity(board_name, config, running_id, False, 0, 0, None)
+        identity.link_key = _link_key(found.get("key"))
+        return identity
     records = last.seq + 1 - first.seq
     ack_next = _ack_next(found.get("state"))
     unsynced = max(0, last.seq + 1 - max(ack_next, first.seq))
@@ -149,7 +153,19 @@ def identify(found, device):
             if candidate and chain_link(genesis_link(candidate), raw) == record_link(raw):
                 chain_id, proven = candidate, True
                 break
-    return BoardIdentity(board_name, config, chain_id, proven, records, unsynced, first.seq)
+    identity = BoardIdentity(board_name, config, chain_id, proven, records, unsynced, first.seq)
+    identity.link_key = _link_key(found.get("key"))
+    return identity
+
+
+def _link_key(file_hex):
+    """The key in link.key (hex text), or None when there is none or it is not a key."""
+    if not file_hex:
+        return None
+    try:
+        return bytes.fromhex(bytes.fromhex(file_hex).decode().strip()) or None
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _ack_next(state_hex):

@@ -86,8 +86,18 @@ def test_a_redeploy_without_an_id_keeps_the_boards_id_and_its_records_stay_synca
     code, out, err = run(capsys, "deploy", "--device", sim.board.device, "--board", "unix_sim",
                          "--config", plain, "--key-dir", keys)  # fmt: skip
     assert code == 0, err
-    assert "device site-a:" in out
+    assert "device site-a: new link key" in out  # this host had no key for it
     assert json.loads((sim.dir / "config.json").read_text())["device_id"] == "site-a"
+    key = (keys / "site-a.key").read_text()
+    code, out, err = run(capsys, "deploy", "--device", sim.board.device, "--board", "unix_sim",
+                         "--config", plain, "--key-dir", keys)  # fmt: skip
+    assert code == 0 and "device site-a: kept its link key" in out, err
+    assert (keys / "site-a.key").read_text() == key
+    code, out, err = run(capsys, "deploy", "--device", sim.board.device, "--board", "unix_sim",
+                         "--config", plain, "--key-dir", keys, "--new-key")  # fmt: skip
+    assert code == 0 and "device site-a: new link key" in out, err
+    assert (keys / "site-a.key").read_text() != key
+    assert (sim.dir / "link.key").read_text() == (keys / "site-a.key").read_text()
     sim.power_cut(0)  # the reset that starts the new firmware
     sim.run(sim.now_ms + 15 * 60_000, 30_000)
     db = root / "history.db"

@@ -77,6 +77,7 @@ def test_a_running_board_is_redeployed_through_its_maintenance_window(site, caps
     sim.run(20 * 60_000, 30_000)  # four records, the watchdog fed by the main loop
     assert (sim.dir / "watchdog.feed").exists() and sim.board.watchdog_resets == 0
     before = [r.encode() for r in sim.records()]
+    key_before = (keys / "pico-1.key").read_text()
     assert len(before) == 4
 
     # A bare mpremote user: Ctrl-C, then nothing for three watchdog timeouts.
@@ -105,7 +106,9 @@ def test_a_running_board_is_redeployed_through_its_maintenance_window(site, caps
     assert b"redeployed" in (sim.dir / "lib" / "netmeter" / "linkdevice.mpy").read_bytes()
     assert not (sim.dir / "lib" / "lib").exists() and not (sim.dir / "netmeter").exists()
     assert "its watchdog restarts it into the new firmware within 3 s" in out
-    assert "device pico-1:" in out  # the id it had, with no --device-id given
+    assert "device pico-1: kept its link key" in out  # the id it had, without --device-id
+    assert (keys / "pico-1.key").read_text() == key_before
+    assert (sim.dir / "link.key").read_text().strip() == key_before.strip()
     assert took > WATCHDOG_MS / 1000  # longer than an unfed watchdog would have allowed
     assert wait_for_resets(sim.board, 1, 10) == 1  # ended by the host: the watchdog resets it
     back_in_service(sim)
@@ -115,7 +118,7 @@ def test_a_running_board_is_redeployed_through_its_maintenance_window(site, caps
     with Link.open(sim.board.device, key=key) as link:
         info = link.info()
         assert info["fw"] == "0.1.0+redeployed" and info["device_id"] == "pico-1"
-        link.ack(0)  # a signed command: the board and the host share the new key
+        link.ack(0)  # a signed command: the board and the host still share the key
     after = [r.encode() for r in sim.records()]
     assert after[:4] == before and len(after) == 6  # the records kept, and the chain goes on
     db = root / "history.db"
