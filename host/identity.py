@@ -17,7 +17,7 @@ MARK = "NETMETER-PROBE "
 # None (errno 2, ENOENT); any other error is "ERR ...", which the host refuses to read past.
 # uid: the chip id as the board modules make it (boards.unique_id, feather_rp2040_cp).
 PROBE = r"""
-import os, json, binascii
+import os, sys, json, binascii
 def _h(p, at=0, n=-1):
     try:
         f = open(p, 'rb')
@@ -55,6 +55,9 @@ def _probe():
             d['uid'] = binascii.hexlify(bytes(microcontroller.cpu.uid)).decode()
         except Exception:
             pass
+    m = sys.modules.get('maintenance')
+    if m is not None:
+        m.extend()  # a window opened long ago: the deploy gets the full 10 minutes
     print('@MARK@' + json.dumps(d))
 _probe()
 """.replace("@SIZE@", str(SIZE)).replace("@MARK@", MARK)
