@@ -9,6 +9,7 @@ UART_ID = 1
 PIN_UART_TX = 17  # -> transceiver DI
 PIN_UART_RX = 18  # <- transceiver RO
 PIN_RS485_DE = 8  # -> transceiver DE and /RE
+TIMER_ID = 0  # esp32 machine.Timer: hardware timers 0..3 (rp2 has a soft timer, -1)
 FS_ROOT = "/"
 MPY_ARCH = "xtensawin"
 

@@ -44,6 +44,7 @@ def build(
     fs_root=FS_ROOT,
     wiring=None,
     rs485=None,
+    watchdog_feed_path=None,
 ):
     """Hardware of the simulated board, wired as settings say (shared.config).
 
@@ -55,7 +56,9 @@ def build(
     - control: kept as hw.control for the main loop / simulator glue.
     - rs485_path: the pty of the simulated meter's line; fs_root: the board's directory;
       wiring: where the simulator wrote the line and control paths (unix_sim.json);
-      rs485: a line object (write/read/baud) in place of the pty, for tests.
+      rs485: a line object (write/read/baud) in place of the pty, for tests;
+      watchdog_feed_path: where the watchdog notes its feeds for the simulator's rp2-like
+      watchdog (host.sim.board), which resets the board when they stop.
     The pulse inputs are SimPins in hw.pins ("import"/"export" or "pulse"/"direction"),
     idle at the inactive level of the configured edge.
     """
@@ -74,6 +77,7 @@ def build(
         ticks_ms = clock.ticks_ms
         control = SimControl(sim["control"], clock)
         rs485_path = sim["rs485"]
+        watchdog_feed_path = sim.get("watchdog")
     pulse_cfg = settings["pulses"]
     if rs485 is None and not rs485_path:
         raise ValueError("unix_sim needs rs485_path: the pty of the simulated meter's line")
@@ -98,11 +102,12 @@ def build(
         NAME,
         pulses=pulses,
         rs485=rs485,
-        watchdog=RecordingWatchdog(ticks_ms, settings["watchdog_ms"]),
+        watchdog=RecordingWatchdog(ticks_ms, settings["watchdog_ms"], watchdog_feed_path),
         clock=clock,
         fs_root=fs_root,
         pins=pins,
         control=control,
+        periodic=ThreadTimer,
     )
     if control is not None:
         from boards.sim_control import fault_point, run_lockstep
@@ -114,6 +119,31 @@ def build(
 
         hw.run = run
     return hw
+
+
+class ThreadTimer:
+    """machine.Timer(mode=PERIODIC) as the rp2 port runs its callbacks, for the unix port,
+    which has no machine.Timer: callback(timer) every period_ms of real time, whatever the
+    main thread is doing, including waiting in the REPL for input (rp2 runs a scheduled
+    timer callback from mp_hal_stdin_rx_chr's wait: docs/maintenance.md). A thread of the
+    unix port's _thread (with its GIL) calls it; deinit() stops it, as rp2's does."""
+
+    def __init__(self, period_ms, callback):
+        import _thread
+
+        self._running = True
+        _thread.start_new_thread(self._loop, (period_ms, callback))
+
+    def _loop(self, period_ms, callback):
+        import time
+
+        while self._running:
+            time.sleep_ms(period_ms)
+            if self._running:
+                callback(self)
+
+    def deinit(self):
+        self._running = False
 
 
 SIM_WIRING = "unix_sim.json"

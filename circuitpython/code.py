@@ -1,7 +1,7 @@
 # netmeter code.py for CircuitPython (`host deploy` installs it; CircuitPython runs code.py).
 #
 # With the drive writable by the firmware (boot.py's running mode) it runs the firmware;
-# in maintenance mode a read-only link (netmeter.maintenance). An exception that escapes the
+# in maintenance mode a read-only link (netmeter.readonly). An exception that escapes the
 # firmware is printed and the board stays reachable, read-only, with its watchdog fed:
 # CircuitPython's watchdog cannot be stopped once armed, and would reset the board forever.
 import traceback
@@ -30,7 +30,7 @@ def link_console():
 def read_only(mode, errors=()):
     import json
 
-    from netmeter.maintenance import ReadOnlyDevice, serve
+    from netmeter.readonly import ReadOnlyDevice, serve
 
     try:
         with open("config.json") as f:
@@ -45,7 +45,7 @@ def read_only(mode, errors=()):
 
 
 if not fs_writable("/"):
-    from netmeter.maintenance import MAINTENANCE
+    from netmeter.readonly import MAINTENANCE
 
     print("netmeter: " + MAINTENANCE + "; reset without the jumper to run")
     read_only(MAINTENANCE)

@@ -87,7 +87,7 @@ def run(out_dir, log=sys.stderr):
 
         def deployer(device, board, config):
             say("deploying the firmware with mpremote to %s (mpy-cross, %s)" % (device, board))
-            cfg, path = deploy_with_key(device, board, config, DEVICE_ID, keys)
+            cfg, path, _kept = deploy_with_key(device, board, config, DEVICE_ID, keys)
             deployed["key"] = path
             say("device %s: new link key on the board and in %s" % (cfg["device_id"], path))
 

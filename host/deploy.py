@@ -120,12 +120,33 @@ def deploy(device, board, config=None, key=None, drive=None):
             extra = ["+", "fs", "cp", str(staged / "link.key"), ":link.key"]
         mpremote(
             device,
-            "fs", "-r", "cp", str(staged / "lib"), ":lib",
+            "fs", "-r", "cp", str(staged / "lib"), ":./",  # into :lib, also when it exists
             "+", "fs", "cp", str(staged / "main.py"), ":main.py",
             "+", "fs", "cp", str(staged / "config.json"), ":config.json",
             *extra,
         )  # fmt: skip
     return cfg
+
+
+# Ends the maintenance window a Ctrl-C opened (firmware/netmeter/maintenance.py), if there is
+# one: prints the watchdog's timeout, within which the board resets into the new firmware.
+END_MAINTENANCE = (
+    "import sys\n"
+    "m = sys.modules.get('maintenance')\n"
+    "print('NETMETER-MAINTENANCE', m.end() if m else -1, m and m.watchdog.timeout_ms)\n"
+)
+
+
+def end_maintenance(device):
+    """End the board's maintenance window so that its watchdog resets it into the firmware
+    just deployed: the milliseconds within which it will, or None when the board is not in
+    maintenance (a board with no firmware running before: reset it by hand)."""
+    out = mpremote(device, "exec", END_MAINTENANCE, timeout=30)
+    for line in out.splitlines():
+        parts = line.split()
+        if parts[:1] == ["NETMETER-MAINTENANCE"] and parts[1] == "0":
+            return int(parts[2]) + 1000  # the watchdog's timeout after the last feed (1 s tick)
+    return None
 
 
 KEY_SIZE = 32
@@ -157,37 +178,88 @@ def write_host_key(key_dir, device_id, key):
     return path
 
 
-def board_device_id(device, board=None, drive=None):
-    """The device_id in the config.json already on the board, or None."""
+def read_board(device, board=None, drive=None):
+    """The board's identity (host.identity), read before anything is overwritten: with
+    mpremote, or from the CIRCUITPY drive of a CircuitPython board. A read that failed is a
+    DeployError saying that nothing was changed."""
+    from host.identity import identify, probe_directory, read_identity
+
     if board is not None and uses_drive(board):
         from host import drive as circuitpy
 
         try:
-            return circuitpy.read_config(circuitpy.find_drive(drive)).get("device_id") or None
-        except circuitpy.DriveError:
-            return None
+            where = circuitpy.find_drive(drive)
+        except circuitpy.DriveError as exc:
+            raise DeployError(str(exc)) from None
+        return identify(probe_directory(where), str(where))
     try:
-        text = mpremote(device, "fs", "cat", ":config.json", timeout=30)
-        return json.loads(text).get("device_id") or None
-    except (DeployError, ValueError, AttributeError):
-        return None
+        return read_identity(device, mpremote)
+    except DeployError as exc:
+        if "nothing was changed" in str(exc):
+            raise
+        raise DeployError(
+            "could not read the board's identity on %s (%s): nothing was changed; check the "
+            "board and run the deploy again" % (device, exc)
+        ) from None
+
+
+def keep_identity(device, board, config=None, device_id=None, force=False, identity=None):
+    """config with the device_id to deploy: the one the board already has (identity, else
+    read_board(device)), unless device_id (or config's) asks for another, which is refused
+    while unsynced records would be stranded, unless force. A new board gets <board>-<6 hex>."""
+    from host.identity import choose_device_id
+
+    cfg = dict(config or {})
+    identity = identity or read_board(device)
+    requested = device_id or cfg.get("device_id")
+    chosen = choose_device_id(identity, requested, force, device)
+    cfg["device_id"] = chosen or new_device_id(board)
+    return cfg
 
 
 def new_device_id(board):
     return "%s-%s" % (board.replace("_", "-"), secrets.token_hex(3))
 
 
-def deploy_with_key(device, board, config=None, device_id=None, key_dir=None, drive=None):
-    """Deploy and provision a fresh 32-byte link key: on the board as link.key, on the host
-    in key_dir (default_key_dir()). The device keeps the device_id it has (config.json on the
-    board) unless one is given; a new board gets <board>-<6 hex>. Returns (cfg, key path)."""
-    cfg = dict(config or {})
-    device_id = device_id or cfg.get("device_id") or board_device_id(device, board, drive)
-    cfg["device_id"] = device_id or new_device_id(board)
-    key = secrets.token_bytes(KEY_SIZE)
+def deploy_with_key(
+    device,
+    board,
+    config=None,
+    device_id=None,
+    key_dir=None,
+    force=False,
+    new_key=False,
+    drive=None,
+):
+    """Deploy with a link key: on the board as link.key, on the host in key_dir
+    (default_key_dir()) as <device_id>.key. The device keeps the identity it has
+    (keep_identity) and the key it has when this host holds the same one for that id (its
+    replay counter, link.counter, stays on the board); otherwise, or with new_key, a fresh
+    32-byte key. Returns (cfg, key path, kept: True when the key was kept)."""
+    identity = read_board(device, board, drive)
+    where = device if device is not None else drive or "the CIRCUITPY drive"
+    cfg = keep_identity(where, board, config, device_id, force, identity)
+    key_dir = Path(key_dir or default_key_dir())
+    key = None if new_key else _host_key_matching(key_dir, cfg["device_id"], identity.link_key)
+    kept = key is not None
+    if not kept:
+        key = secrets.token_bytes(KEY_SIZE)
     cfg = deploy(device, board, cfg, key=key, drive=drive)
+    if kept:
+        return cfg, key_path(key_dir, cfg["device_id"]), True
     # The board has the key now: a failure writing the host copy leaves a board nobody can
     # command, which a second deploy fixes; the other order could leave a host key that
     # the board does not have, which looks like a forged request.
-    path = write_host_key(key_dir or default_key_dir(), cfg["device_id"], key)
-    return cfg, path
+    path = write_host_key(key_dir, cfg["device_id"], key)
+    return cfg, path, False
+
+
+def _host_key_matching(key_dir, device_id, board_key):
+    """This host's key for device_id if it is the board's too, else None."""
+    if board_key is None:
+        return None
+    try:
+        key = bytes.fromhex(key_path(key_dir, device_id).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return key if key == board_key and len(key) == KEY_SIZE else None

@@ -3,7 +3,9 @@ decoded columns, and the checks that the rows still are what the device signed i
 
 Schema (docs/host.md describes it): `records` (one row per record, the raw 76 bytes in
 `raw`), `anchors` (where a chain starts: the genesis for seq 0, or a record taken on trust
-when the device no longer held the ones before it), `heads` (the last seq and link synced).
+when the device no longer held the ones before it), `heads` (the last seq and link synced),
+`quarantine` (records pulled past a chain break that the history cannot prove, kept with
+the reason until they are accepted: host/sync.py).
 """
 
 import operator
@@ -58,6 +60,14 @@ CREATE TABLE IF NOT EXISTS anchors (
     noted_utc INTEGER NOT NULL,
     PRIMARY KEY (device_id, seq)
 );
+CREATE TABLE IF NOT EXISTS quarantine (
+    device_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    noted_utc INTEGER NOT NULL,
+    PRIMARY KEY (device_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS heads (
     device_id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL,
@@ -155,10 +165,15 @@ class History:
                 )
             db.executemany(_INSERT, [row_values(device_id, raw) for _rec, raw in page])
             raw = page[-1][1]
+            last_seq = _BODY.unpack_from(raw)[_SEQ]
+            # Quarantined copies of what is now stored (host sync --accept-break) go with it.
+            db.execute(
+                "DELETE FROM quarantine WHERE device_id = ? AND seq <= ?", (device_id, last_seq)
+            )
             db.execute(
                 "INSERT INTO heads VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE "
                 "SET seq = excluded.seq, link = excluded.link",
-                (device_id, _BODY.unpack_from(raw)[_SEQ], record_link(raw)),
+                (device_id, last_seq, record_link(raw)),
             )
             db.execute("COMMIT")
         except BaseException:
@@ -168,6 +183,51 @@ class History:
     def ingest(self, device_id, raws, anchor=None):
         """Bulk load of already checked raw records in one transaction (the bench's path)."""
         self.store_page(device_id, [(None, raw) for raw in raws], anchor)
+
+    def quarantine(self, device_id, page, reason):
+        """Keep records [(seq, raw)] met past a chain break, with the reason, in one
+        transaction; a later sync that meets them again replaces them."""
+        now = int(time.time())
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT OR REPLACE INTO quarantine VALUES (?, ?, ?, ?, ?)",
+                [(device_id, seq, bytes(raw), reason, now) for seq, raw in page],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def quarantined(self, device_id=None):
+        """[(device_id, first seq, last seq, count, reason)], one entry per reason."""
+        sql = (
+            "SELECT device_id, min(seq), max(seq), count(*), reason FROM quarantine %s"
+            "GROUP BY device_id, reason ORDER BY device_id, min(seq)"
+        )
+        if device_id is None:
+            return list(self.db.execute(sql % ""))
+        return list(self.db.execute(sql % "WHERE device_id = ? ", (device_id,)))
+
+    def same_record_elsewhere(self, device_id, seq, raw):
+        """Another device whose history holds exactly this raw record at seq, or None."""
+        row = self.db.execute(
+            "SELECT device_id FROM records WHERE seq = ? AND raw = ? AND device_id != ?",
+            (seq, bytes(raw), device_id),
+        ).fetchone()
+        return row[0] if row else None
+
+    def link_before_elsewhere(self, device_id, seq, raw):
+        """(device, link) of another device's record seq-1 that raw follows, or None."""
+        rows = self.db.execute(
+            "SELECT device_id, link FROM records WHERE seq = ? AND device_id != ?",
+            (seq - 1, device_id),
+        )
+        for dev, link in rows:
+            if chain_link(bytes(link), raw) == record_link(raw):
+                return dev, bytes(link)
+        return None
 
     def rows(self, device_id=None, start=None, end=None):
         """Decoded rows as dicts (device_id, seq, ..., flags_names), in device and seq order;

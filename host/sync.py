@@ -8,6 +8,7 @@ against its predecessor: that record is taken on trust, noted in `anchors` with 
 and every record after it is checked against it.
 """
 
+import time
 from collections import Counter
 
 from shared.linkproto import MAX_PAGE
@@ -39,6 +40,7 @@ class SyncResult:
         self.last = None
         self.flags = Counter()
         self.anchors = []  # (seq, reason) noted in this sync
+        self.notes = []  # lines about records not stored because the history has them
         self.acked = None
         self.clock_step_ms = None
         self.ack_skipped = None  # why no ACK was sent, or None
@@ -52,6 +54,7 @@ class SyncResult:
                 "%s: stored %d records, seq %d..%d; flags seen: %s"
                 % (self.device_id, self.stored, self.first, self.last, flags)
             ]
+        lines += self.notes
         for seq, reason in self.anchors:
             lines.append("chain anchored at seq %d: %s" % (seq, reason))
         if self.acked is not None:
@@ -59,11 +62,15 @@ class SyncResult:
         return lines
 
 
-def sync(link, history, progress=None, set_time=False, ack=True, key_loader=None):
+def sync(
+    link, history, progress=None, set_time=False, ack=True, key_loader=None, accept_break=False
+):
     """Pull every record past the history's head for the device behind link.
 
     key_loader(device_id) -> key or None is called before a signed command when the link
-    has no key; without a key, records are stored but neither the clock set nor ACKed."""
+    has no key; without a key, records are stored but neither the clock set nor ACKed.
+    accept_break: take the records past a chain break this history cannot prove, with the
+    break kept as an audited anchor (otherwise they are quarantined: see ChainBreaks)."""
     info = link.info()
     device_id = info.get("device_id") or ""
     if not device_id:
@@ -86,6 +93,7 @@ def sync(link, history, progress=None, set_time=False, ack=True, key_loader=None
         from_seq, prev_link = first, None
     else:
         from_seq, prev_link = head[0] + 1, head[1]
+    breaks = ChainBreaks(history, device_id, accept_break)
     total = max(0, next_seq - from_seq)
     done = 0
     if progress:
@@ -110,27 +118,187 @@ def sync(link, history, progress=None, set_time=False, ack=True, key_loader=None
             if not raws:
                 ended = True
                 break
-            page = []
+            chunks = [[anchor, []]]  # each chunk: its anchor and its records, stored in order
             for raw in raws:
-                rec = _check(raw, from_seq, prev_link)
-                page.append((rec, raw))
+                rec = _check(raw, from_seq)
+                if (
+                    breaks.skipping
+                    or prev_link is None
+                    or chain_link(prev_link, raw) != record_link(raw)
+                ):
+                    found = breaks.meet(from_seq, prev_link, raw)
+                    if found == SKIP:  # already in this history under the device's old id
+                        prev_link = record_link(raw)
+                        from_seq += 1
+                        continue
+                    if found == QUARANTINE:
+                        _store_chunks(history, device_id, chunks, result)
+                        breaks.quarantine_rest(link, from_seq, next_seq)
+                        _finish(link, history, result, ack)
+                        raise SyncError(breaks.message(result))
+                    if found is not None:  # a new anchor: proven, or accepted on trust
+                        if chunks[-1][1]:
+                            chunks.append([found, []])
+                        else:
+                            chunks[-1][0] = found
+                chunks[-1][1].append((rec, raw))
                 prev_link = record_link(raw)
                 from_seq += 1
-            history.store_page(device_id, page, anchor)
-            if anchor is not None:
-                result.anchors.append((anchor[0], anchor[2]))
-            for rec, _raw in page:
-                if rec.flags:
-                    result.flags.update(flag_names(rec.flags))
-            result.first = page[0][0].seq if result.first is None else result.first
-            result.last = page[-1][0].seq
-            result.stored += len(page)
-            done += len(page)
+            n = _store_chunks(history, device_id, chunks, result)
+            done += n
             if progress:
                 progress(done, max(total, done + next_seq - from_seq))
         if ended:
             break
+    breaks.note(result)
     return _finish(link, history, result, ack)
+
+
+def _store_chunks(history, device_id, chunks, result):
+    n = 0
+    for anchor, page in chunks:
+        if not page:
+            continue
+        history.store_page(device_id, page, anchor)
+        if anchor is not None:
+            result.anchors.append((anchor[0], anchor[2]))
+        for rec, _raw in page:
+            if rec.flags:
+                result.flags.update(flag_names(rec.flags))
+        result.first = page[0][0].seq if result.first is None else result.first
+        result.last = page[-1][0].seq
+        result.stored += len(page)
+        n += len(page)
+    chunks[:] = [[None, []]]
+    return n
+
+
+SKIP = "skip"
+QUARANTINE = "quarantine"
+
+
+class ChainBreaks:
+    """What sync does with a record whose link does not follow the one before it (or, on
+    trust, a record this history already holds under another device id).
+
+    - The same record (seq and all 76 bytes) is in this history under another device id X:
+      the board was renamed from X after X's sync. It is skipped (stored once, under X), and
+      the first record past X's history is anchored to X's last link: proven.
+    - The record follows the genesis link of X or X's record seq-1 (the board was renamed
+      from X with records not yet synced): anchored to that link, proven, and stored.
+    - Otherwise nothing can prove it. With accept_break it is anchored on trust and the
+      anchor's reason says who accepted what and when (an audited event); without it, it and
+      every record after it are quarantined (history.quarantine) with the reason, nothing
+      past the break is acknowledged (the board keeps them), and the sync ends with one line
+      that says how to recover.
+    """
+
+    def __init__(self, history, device_id, accept):
+        self.history = history
+        self.device_id = device_id
+        self.accept = accept
+        self.skipping = None  # device id whose records are being skipped
+        self.skipped = []  # (device id, first seq, last seq)
+        self.reason = None
+        self.quarantined = None  # (first, last) seq
+
+    def meet(self, seq, prev_link, raw):
+        """SKIP, QUARANTINE, a new anchor (seq, link or None, reason), or None (a record
+        taken on trust by the anchor it already has)."""
+        other = self.history.same_record_elsewhere(self.device_id, seq, raw)
+        if other is not None:
+            if self.skipping != other:
+                self.skipping = other
+                self.skipped.append([other, seq, seq])
+            self.skipped[-1][2] = seq
+            return SKIP
+        if self.skipping is not None:
+            was = self.skipping
+            self.skipping = None
+            if prev_link is not None and chain_link(prev_link, raw) == record_link(raw):
+                return (
+                    seq,
+                    prev_link,
+                    "continues the chain of %r: seq %d..%d are in this history under %r "
+                    "(the board was renamed to %r)"
+                    % (was, self.skipped[-1][1], self.skipped[-1][2], was, self.device_id),
+                )
+        if prev_link is None:
+            return None  # the first record of a history, taken on trust by its anchor
+        proven = self._proven(seq, raw)
+        if proven is not None:
+            return proven
+        reason = (
+            "seq %d: its link does not follow seq %d (hash chain broken: an edited, inserted "
+            "or deleted record, or records chained under a device id this history does not "
+            "know)" % (seq, seq - 1)
+        )
+        if self.accept:
+            return (
+                seq,
+                None,
+                "chain break accepted with `host sync --accept-break` on %s UTC, seq %d taken "
+                "on trust: %s" % (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), seq, reason),
+            )
+        self.reason = reason
+        return QUARANTINE
+
+    def _proven(self, seq, raw):
+        link = record_link(raw)
+        if seq == 0:
+            for other in self.history.devices():
+                if other != self.device_id and chain_link(genesis_link(other), raw) == link:
+                    return (
+                        0,
+                        genesis_link(other),
+                        "seq 0 follows the genesis link of %r, not of %r: the board was "
+                        "renamed with these records on it" % (other, self.device_id),
+                    )
+            return None
+        found = self.history.link_before_elsewhere(self.device_id, seq, raw)
+        if found is None:
+            return None
+        other, before = found
+        return (
+            seq,
+            before,
+            "seq %d follows seq %d of %r: the board was renamed from %r"
+            % (seq, seq - 1, other, other),
+        )
+
+    def quarantine_rest(self, link, seq, next_seq):
+        """Pull seq..next_seq-1 as they are and keep them in quarantine with the reason."""
+        first = seq
+        while seq < next_seq:
+            page_first, page_next, raws = link.pull(seq)
+            next_seq = max(next_seq, page_next)
+            seq = max(seq, page_first)
+            if not raws:
+                break
+            page = []
+            for raw in raws:
+                _check(raw, seq)
+                page.append((seq, raw))
+                seq += 1
+            self.history.quarantine(self.device_id, page, self.reason)
+        self.quarantined = (first, seq - 1)
+
+    def message(self, result):
+        first, last = self.quarantined
+        stored = "stored %d records" % result.stored if result.stored else "stored nothing new"
+        return (
+            "%s: %s; seq %d..%d quarantined in the history (%s). They stay on the device, "
+            "unacknowledged; `host verify` lists them. To take them in with the break recorded "
+            "as an audited anchor, run `host sync --accept-break`"
+            % (self.device_id, stored, first, last, self.reason)
+        )
+
+    def note(self, result):
+        for other, first, last in self.skipped:
+            result.notes.append(
+                "seq %d..%d are already in this history under %r, the board's former id: "
+                "not stored again" % (first, last, other)
+            )
 
 
 def _wiped(device_id, next_seq, head_seq):
@@ -159,8 +327,8 @@ def _anchor(device_id, start, from_seq, fresh):
     return (start, None, reason)
 
 
-def _check(raw, seq, prev_link):
-    """The decoded record if raw is record seq, whole, with its CRC and following prev_link."""
+def _check(raw, seq):
+    """The decoded record if raw is record seq, whole and with its CRC."""
     if len(raw) != SIZE:
         raise SyncError("seq %d: the device sent %d bytes, not a %d-byte record; nothing of it "
                         "was stored" % (seq, len(raw), SIZE))  # fmt: skip
@@ -173,11 +341,6 @@ def _check(raw, seq, prev_link):
     if rec.seq != seq:
         raise SyncError("seq %d: the device sent seq %d in its place; not stored, sync stopped"
                         % (seq, rec.seq))  # fmt: skip
-    if prev_link is not None and chain_link(prev_link, raw) != record_link(raw):
-        raise SyncError(
-            "seq %d: its link does not follow seq %d (hash chain broken: an edited, inserted "
-            "or deleted record); not stored, sync stopped" % (seq, seq - 1)
-        )
     return rec
 
 

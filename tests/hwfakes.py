@@ -205,6 +205,32 @@ def make_machine(pins, flavour, log=None, de_pin=None, uart_ids=(0, 1), counter_
         def deinit(self):
             self.deinited = True
 
+    class Timer:
+        """rp2: a soft timer, id -1 only (ports/rp2/machine_timer.c); esp32: hardware
+        timers 0..3. Keyword-only mode/period/callback/tick_hz/freq; fire() stands for the
+        alarm interrupt scheduling the callback, which then runs as a soft callback."""
+
+        ONE_SHOT = 0
+        PERIODIC = 1
+
+        def __init__(self, id=-1, **kwargs):
+            valid = (-1,) if flavour == "rp2" else (0, 1, 2, 3)
+            if id not in valid:
+                raise HardwareMisuse("Timer(%r) doesn't exist on %s" % (id, flavour))
+            _check_kwargs("Timer", kwargs, ("mode", "period", "callback", "tick_hz", "freq"))
+            if kwargs.get("mode", Timer.PERIODIC) not in (Timer.ONE_SHOT, Timer.PERIODIC):
+                raise HardwareMisuse("Timer mode %r" % kwargs.get("mode"))
+            self.kwargs = kwargs
+            self.running = True
+            state.__dict__.setdefault("timers", []).append(self)
+
+        def fire(self):
+            if self.running and self.kwargs.get("callback") is not None:
+                self.kwargs["callback"](self)
+
+        def deinit(self):
+            self.running = False
+
     def disable_irq():
         if state.irq_disabled:
             raise HardwareMisuse("disable_irq() twice without enable_irq()")
@@ -223,6 +249,7 @@ def make_machine(pins, flavour, log=None, de_pin=None, uart_ids=(0, 1), counter_
     machine.UART = UART
     machine.WDT = WDT
     machine.RTC = RTC
+    machine.Timer = Timer
     machine.unique_id = lambda: b"\xe6\x61\x38\x52\x83\x3a\x4f\x2c"
     if flavour == "esp32":
         machine.Counter = Counter

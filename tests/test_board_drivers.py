@@ -224,6 +224,33 @@ def test_rp2_watchdog_is_started_and_fed(rp2):
         made("rp2_pico", watchdog_ms=9000)
 
 
+@pytest.mark.parametrize("flavour", ["rp2", "esp32"])
+def test_a_ctrl_c_window_feeds_the_watchdog_from_the_boards_timer(request, ticks, flavour):
+    """maintenance.enter on the board's hw: a periodic machine.Timer as the port takes it
+    (rp2: soft timer -1; esp32: hardware timer 0) feeds the started WDT until the window
+    ends, then deinits itself."""
+    from boards import esp32_s3
+    from netmeter import maintenance
+
+    machine = request.getfixturevalue(flavour)
+    board = rp2_pico if flavour == "rp2" else esp32_s3
+    hw = board.build({"watchdog_ms": 2000})
+    try:
+        window = maintenance.enter(hw.watchdog, hw.periodic, window_ms=3000)
+        (timer,) = machine.state.timers
+        assert timer.kwargs["mode"] == machine.Timer.PERIODIC
+        assert timer.kwargs["period"] == maintenance.TICK_MS < 2000
+        assert sys.modules["maintenance"] is window
+        fed = machine.state.wdt.feeds
+        for _ in range(8):
+            ticks.t += maintenance.TICK_MS
+            timer.fire()
+        assert machine.state.wdt.feeds == fed + 5  # 3000 ms of 500 ms ticks, then no more
+        assert not timer.running
+    finally:
+        sys.modules.pop("maintenance", None)
+
+
 def test_rp2_clock_is_unset_until_set_and_writes_utc_fields_to_the_rtc(rp2, ticks):
     hw = rp2_pico.build(made("rp2_pico"))
     assert hw.clock.is_set is False

@@ -170,16 +170,36 @@ def _corrupt_device(tmp_path, seq, how):
     return device
 
 
-@pytest.mark.parametrize("how", ["crc", "crc-fixed"])
-def test_a_bad_record_is_not_stored_and_the_sync_names_its_seq(tmp_path, how):
-    device = _corrupt_device(tmp_path, 5, how)
+def test_a_record_that_fails_its_crc_is_not_stored_and_the_sync_names_its_seq(tmp_path):
+    device = _corrupt_device(tmp_path, 5, "crc")
     with History(tmp_path / "h.db") as history:
-        word = "CRC mismatch" if how == "crc" else "does not follow seq 4"
-        with pytest.raises(SyncError, match="seq 5: .*%s" % word):
+        with pytest.raises(SyncError, match="seq 5: .*CRC mismatch"):
             sync(link_to(device), history)
         assert history.count() == 0  # the page holding seq 5 was not committed
         assert history.head(DEVICE_ID) is None
     assert device.acks == []  # nothing acknowledged
+
+
+def test_a_chain_break_stores_what_it_proves_and_quarantines_the_rest(tmp_path):
+    """An edited record with a good CRC: seq 0..4 are proven and stored (and acknowledged);
+    seq 5..11 are quarantined with the reason, stay on the device, and every sync says how
+    to recover; --accept-break takes them in with the break as an audited anchor."""
+    device = _corrupt_device(tmp_path, 5, "crc-fixed")
+    with History(tmp_path / "h.db") as history:
+        for _ in range(2):  # the same answer again, never a loop with no way forward
+            with pytest.raises(SyncError, match="seq 5..11 quarantined") as raised:
+                sync(link_to(device), history)
+            assert "seq 5: its link does not follow seq 4" in str(raised.value)
+            assert "host sync --accept-break" in str(raised.value)
+            assert history.count() == 5 and history.head(DEVICE_ID)[0] == 4
+            assert history.quarantined() == [(DEVICE_ID, 5, 11, 7, history.quarantined()[0][4])]
+            assert history.verify() == []
+        assert device.acks[-1] == 4  # the proven part only
+        result = sync(link_to(device), history, accept_break=True)
+        assert result.stored == 7 and history.count() == 12 and history.quarantined() == []
+        assert "accepted with `host sync --accept-break`" in history.anchors(DEVICE_ID)[5][1]
+        assert history.verify() == []
+    assert device.acks[-1] == 11
 
 
 def test_cli_sync_reports_a_broken_chain_in_one_line(tmp_path, capsys):
@@ -187,7 +207,9 @@ def test_cli_sync_reports_a_broken_chain_in_one_line(tmp_path, capsys):
     code = main(["sync", "--device", "x", "--db", str(tmp_path / "h.db")], link=link_to(device))
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
-    assert "host: seq 3: its link does not follow seq 2" in err
+    last = err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("host: ") and "seq 3: its link does not follow seq 2" in last
+    assert "seq 3..11 quarantined" in last and "--accept-break" in err
 
 
 def test_cli_sync_prints_what_it_stored_with_a_progress_bar(tmp_path, capsys):

@@ -29,4 +29,17 @@ def machine_hardware(machine, board, settings, pulses, tx, rx):
         clock=TicksClock(ticks_ms, ticks_diff, MachineRtc(machine.RTC())),
         fs_root=board.FS_ROOT,
         device_id=unique_id(machine),
+        periodic=periodic_timer(machine, getattr(board, "TIMER_ID", -1)),
     )
+
+
+def periodic_timer(machine, timer_id):
+    """periodic(period_ms, callback) -> a running machine.Timer: the maintenance window's
+    feeder (netmeter.maintenance). Its callback is a soft one, scheduled from the timer's
+    interrupt and run when the VM handles pending events (also while the REPL waits)."""
+
+    def periodic(period_ms, callback):
+        return machine.Timer(timer_id, mode=machine.Timer.PERIODIC, period=period_ms,
+                             callback=callback)  # fmt: skip
+
+    return periodic

@@ -28,15 +28,38 @@ class CircuitPythonWatchdog:
 
 
 class RecordingWatchdog:
-    """The simulated board's watchdog: it resets nothing, it records each feed so that the
-    simulator (which owns the process) can see a loop that stopped feeding and act on it."""
+    """The simulated board's watchdog: it resets nothing itself, it records each feed so that
+    the simulator (which owns the process) can see a loop that stopped feeding and act on it.
 
-    def __init__(self, ticks_ms, timeout_ms):
+    feed_path: a file the simulator watches (host/sim/board.py, SimBoard(watchdog=True)):
+    its first write starts the watchdog, as machine.WDT() does, and every feed rewrites it
+    (at most every FEED_WRITE_MS of real time) with the timeout and the feed count."""
+
+    FEED_WRITE_MS = 200
+
+    def __init__(self, ticks_ms, timeout_ms, feed_path=None):
         self.timeout_ms = timeout_ms
         self.feeds = 0
         self.last_feed_ticks = None
         self._ticks = ticks_ms
+        self._path = feed_path
+        self._written = None
+        if feed_path is not None:
+            self._write()
 
     def feed(self):
         self.feeds += 1
         self.last_feed_ticks = self._ticks()
+        if self._path is not None:
+            import time
+
+            now = time.ticks_ms()  # real time: the watchdog's clock, not the virtual one
+            if time.ticks_diff(now, self._written) >= self.FEED_WRITE_MS:
+                self._write()
+
+    def _write(self):
+        import time
+
+        with open(self._path, "w") as f:
+            f.write("%d %d\n" % (self.timeout_ms, self.feeds))
+        self._written = time.ticks_ms()

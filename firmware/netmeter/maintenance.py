@@ -1,77 +1,75 @@
-# The board while the firmware may not write its filesystem: CircuitPython's maintenance mode
-# (boot.py left CIRCUITPY writable by the computer, docs/wiring.md), or a failure nothing
-# else caught. Nothing is measured or written; the link answers INFO, STATUS, GET_CONFIG
-# and LOG with "mode" saying why, refuses every change, and the watchdog (if one was armed:
-# on CircuitPython it cannot be stopped) stays fed, so the board never reset-loops.
-from netmeter.linkdevice import FIRMWARE_VERSION
-from shared.port import sleep_ms
+# Maintenance: the state between a Ctrl-C (mpremote, `host deploy`) and the reset that returns
+# the board to service. docs/maintenance.md describes the states and the watchdog in each.
+#
+# A started watchdog cannot be stopped (rp2: machine.WDT, at most 8.3 s). On Ctrl-C the main
+# loop ends and nothing feeds it, so the board would reset in the middle of a file transfer.
+# enter() arms a periodic timer whose callback feeds the watchdog until a deadline (10
+# minutes, extendable); after it, or after end(), the callback stops feeding and the watchdog
+# resets the board into whatever firmware is on it then. On rp2 a machine.Timer callback is
+# scheduled from the timer's alarm interrupt and runs whenever the VM handles pending events:
+# between bytecodes, and while the REPL (or mpremote's raw REPL) waits for input.
+import sys
 
-MAINTENANCE = "maintenance: the drive is writable by the computer, nothing is recorded"
+from shared.port import ticks_diff, ticks_ms
 
-
-class ReadOnlyDevice:
-    """A LinkDevice (netmeter.link) that holds no records and refuses every change."""
-
-    def __init__(self, board, config, mode, errors=(), link_port="console"):
-        self.board = board
-        self.link_port = link_port
-        self.config = config
-        self.mode = mode
-        self.errors = list(errors)
-
-    def info(self):
-        from shared.confighash import config_hash
-
-        return {
-            "fw": FIRMWARE_VERSION,
-            "board": self.board,
-            "device_id": self.config.get("device_id"),
-            "config_hash": config_hash(self.config),
-            "config_pending": False,
-            "clock_ms": 0,
-            "clock_set": False,
-            "first_seq": 0,
-            "next_seq": 0,
-            "acked": -1,
-            "mode": self.mode,
-            "link_port": self.link_port,
-        }
-
-    def status(self):
-        return {"mode": self.mode, "p": [], "q": [], "s": [], "quadrant": [], "comm": {},
-                "errors": self.log(4)}  # fmt: skip
-
-    def seq_range(self):
-        return 0, 0
-
-    def records(self, from_seq, n):
-        return ()
-
-    def get_config(self):
-        return self.config
-
-    def log(self, n):
-        return self.errors[-n:] if n else []
-
-    def trace(self, n):
-        return []
-
-    def _refuse(self, *args):
-        raise OSError("read-only (%s)" % self.mode)
-
-    ack = put_config = set_time = reset_net = _refuse
+WINDOW_MS = 600000  # 10 minutes from the Ctrl-C, or from the last extend()
+TICK_MS = 500  # the timer's period: inside the shortest watchdog timeout allowed (1000 ms)
+NAME = "maintenance"  # sys.modules key: `import maintenance` in the REPL gets the live state
 
 
-def serve(console, device, feed=None, idle_ms=20):
-    """Answer the host on console forever; feed() the watchdog each pass if given."""
-    from netmeter.link import LinkServer
+class Maintenance:
+    """The live maintenance window: left_s(), extend(seconds), end(). Registered in
+    sys.modules as `maintenance`, which also keeps it (and its timer) from the GC: rp2's
+    machine.Timer has a finaliser that cancels it."""
 
-    server = LinkServer(device)  # no key: nothing here may change the device
-    while True:
-        data = console.read(256)
-        if data:
-            server.receive(data, console.write)
-        else:
-            sleep_ms(idle_ms)
-        if feed is not None:
-            feed()
+    def __init__(self, watchdog, window_ms, ticks_ms, ticks_diff):
+        self.watchdog = watchdog
+        self.timer = None
+        self._ticks_ms = ticks_ms
+        self._ticks_diff = ticks_diff
+        self._start = ticks_ms()
+        self._window = window_ms
+        self.feeds = 0
+
+    def left_ms(self):
+        return max(0, self._window - self._ticks_diff(self._ticks_ms(), self._start))
+
+    def left_s(self):
+        return self.left_ms() // 1000
+
+    def extend(self, seconds=WINDOW_MS // 1000):
+        """Keep the board reachable for seconds from now (another 10 minutes by default)."""
+        self._start = self._ticks_ms()
+        self._window = int(seconds * 1000)
+        return self.left_s()
+
+    def end(self):
+        """Stop feeding now: the watchdog resets the board within its timeout."""
+        self._window = 0
+        return 0
+
+    def tick(self, _timer=None):
+        """The timer's callback: feed while the window lasts, then stop for good."""
+        if self.left_ms() > 0:
+            self.watchdog.feed()
+            self.feeds += 1
+        elif self.timer is not None:
+            self.timer.deinit()
+            self.timer = None
+
+
+def enter(watchdog, periodic, window_ms=WINDOW_MS):
+    """Start the maintenance window: feed watchdog from periodic(ms, callback), the board's
+    timer factory (hw.periodic). None on a board without one (CircuitPython has no
+    machine.Timer): there, nothing changes."""
+    if periodic is None or watchdog is None:
+        return None
+    m = Maintenance(watchdog, window_ms, ticks_ms, ticks_diff)
+    watchdog.feed()  # the window starts fed
+    m.timer = periodic(TICK_MS, m.tick)
+    sys.modules[NAME] = m
+    print(
+        "netmeter: maintenance for %d s: the watchdog is fed; the board resets into service "
+        "after it (import maintenance; maintenance.extend() / .end())" % (window_ms // 1000)
+    )
+    return m

@@ -107,9 +107,14 @@ def run(app, hw, config):
         else:
             run_forever(app, hw)
     except KeyboardInterrupt:
-        # Ctrl-C from mpremote: hand the REPL a clean heap for the file transfer to come.
+        # Ctrl-C from mpremote: the REPL gets a clean heap for the transfer to come, and the
+        # watchdog is fed through the maintenance window (docs/maintenance.md).
+        watchdog, periodic = hw.watchdog, getattr(hw, "periodic", None)
         app = hw = loop = None
         release_firmware()
+        from netmeter.maintenance import enter
+
+        enter(watchdog, periodic)
         raise
     except Exception as exc:  # noqa: BLE001 - the board must stay reachable
         if app.poller is None:  # already in safe mode: nothing left to fall back to

@@ -99,21 +99,43 @@ def count_arguments(p):
 
 
 def cmd_deploy(args):
-    """Compile the firmware, copy it to a board with mpremote and give it a new link key."""
+    """Compile the firmware and copy it to a board (mpremote; a CircuitPython board's
+    CIRCUITPY drive), keeping the board's identity and link key (or giving it a new one)."""
     from host.configfile import load
-    from host.deploy import DeployError, deploy, deploy_with_key, uses_drive
+    from host.deploy import (
+        DeployError,
+        deploy,
+        deploy_with_key,
+        end_maintenance,
+        keep_identity,
+        read_board,
+        uses_drive,
+    )
 
     config = load(args.config) if args.config else None
+    drive = uses_drive(args.board)
     try:
-        if not args.device and not uses_drive(args.board):
+        if not args.device and not drive:
             raise CommandError("--device is needed for %s: its serial port" % args.board)
         if args.no_key:
-            cfg = deploy(args.device, args.board, config, drive=args.drive)
-            path = None
-        else:
-            cfg, path = deploy_with_key(
-                args.device, args.board, config, args.device_id, args.key_dir, args.drive
+            identity = read_board(args.device, args.board, args.drive)
+            config = keep_identity(
+                args.device or args.drive, args.board, config, args.device_id, args.force, identity
             )
+            cfg = deploy(args.device, args.board, config, drive=args.drive)
+            path, kept = None, False
+        else:
+            cfg, path, kept = deploy_with_key(
+                args.device,
+                args.board,
+                config,
+                args.device_id,
+                args.key_dir,
+                args.force,
+                args.new_key,
+                args.drive,
+            )
+        restart_ms = None if drive else end_maintenance(args.device)
     except (DeployError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     if "next" in cfg:  # a CircuitPython drive
@@ -121,12 +143,16 @@ def cmd_deploy(args):
             "deployed netmeter for %s to %s; next: %s" % (cfg["board"], cfg["drive"], cfg["next"])
         )
     else:
-        print(
-            "deployed netmeter for %s to %s; reset the board to start it"
-            % (cfg["board"], args.device)
-        )
+        if restart_ms is None:
+            start = "reset the board to start it"
+        else:
+            start = "its watchdog restarts it into the new firmware within %d s" % (
+                -(-restart_ms // 1000)
+            )
+        print("deployed netmeter for %s to %s; %s" % (cfg["board"], args.device, start))
     if path is not None:
-        print("device %s: new link key on the board and in %s" % (cfg["device_id"], path))
+        what = "kept its link key, the one in" if kept else "new link key on the board and in"
+        print("device %s: %s %s" % (cfg["device_id"], what, path))
 
 
 def deploy_arguments(p):
@@ -141,6 +167,18 @@ def deploy_arguments(p):
     )
     p.add_argument("--key-dir", help=key_dir_help())
     p.add_argument("--no-key", action="store_true", help="do not provision a link key")
+    p.add_argument(
+        "--new-key",
+        action="store_true",
+        help="a fresh link key even when the board's matches this host's (default: keep it)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="change the device id although unsynced records remain: they stay on the board "
+        "under the old chain; `host sync` takes them where it can prove that chain, else "
+        "quarantines them (docs/host.md, Deploy and Chain breaks)",
+    )
 
 
 def cmd_status(args):

@@ -105,6 +105,7 @@ def cmd_sync(args):
                     set_time=args.set_time,
                     ack=not args.no_ack,
                     key_loader=state.load_key,
+                    accept_break=args.accept_break,
                 )
             finally:
                 progress.end()
@@ -132,6 +133,12 @@ def sync_arguments(p):
     p.add_argument("--db", default="history.db", help="history database (SQLite)")
     p.add_argument("--set-time", action="store_true", help="set the device clock first")
     p.add_argument("--no-ack", action="store_true", help="leave the records on the device")
+    p.add_argument(
+        "--accept-break",
+        action="store_true",
+        help="take records past a chain break nothing proves, keeping the break as an audited "
+        "anchor (otherwise they are quarantined; docs/host.md, Chain breaks)",
+    )
 
 
 def time_arg(text):
@@ -218,6 +225,12 @@ def cmd_verify(args):
     with open_history(args) as history:
         problems = history.verify(args.device_id)
         n = history.count(args.device_id)
+        quarantined = history.quarantined(args.device_id)
+    for dev, first, last, count, reason in quarantined:
+        print(
+            "%s: seq %d..%d: %s quarantined, not verified and not counted (%s)"
+            % (dev, first, last, plural(count, "record"), reason)
+        )
     for problem in problems:
         print(problem)
     if problems:

@@ -81,7 +81,7 @@ def cmd_sim_board(args):
     keys = {}
 
     def deployer(device, board, cfg):
-        cfg, path = deploy_with_key(device, board, cfg, None, key_dir)
+        cfg, path, _kept = deploy_with_key(device, board, cfg, None, key_dir)
         keys["path"], keys["device_id"] = path, cfg["device_id"]
 
     sim = Simulation(directory, config, map_name=map_name, start_ms=start_ms)

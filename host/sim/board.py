@@ -62,10 +62,19 @@ def _set_mode(fd, isig):
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
-class SimBoard:
-    """Start, stop, kill and restart the board; step it in lockstep virtual time."""
+WATCHDOG_FEED = "watchdog.feed"  # the file the board's RecordingWatchdog rewrites as it is fed
 
-    def __init__(self, directory, heapsize=BOARD_HEAP):
+
+class SimBoard:
+    """Start, stop, kill and restart the board; step it in lockstep virtual time.
+
+    watchdog=True: the board has a watchdog that behaves like rp2's machine.WDT, enforced from
+    this side: the firmware's first feed starts it (WATCHDOG_FEED appears), nothing stops it,
+    and when WATCHDOG_FEED has not changed for its timeout (the board's watchdog_ms, written
+    in the file) of real time, the board is reset: its process killed and started again, as
+    a watchdog reset reboots a board. A reset stops it until the firmware starts it again."""
+
+    def __init__(self, directory, heapsize=BOARD_HEAP, watchdog=False):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.heapsize = heapsize
@@ -80,6 +89,11 @@ class SimBoard:
         self._stop = threading.Event()
         self._relay = threading.Thread(target=self._relay_console, daemon=True)
         self._relay.start()
+        self._power = threading.RLock()  # kill/start from the test and from the watchdog
+        self.watchdog = watchdog
+        self.watchdog_resets = 0
+        if watchdog:
+            threading.Thread(target=self._watch_feeds, daemon=True).start()
 
     @property
     def device(self):
@@ -93,12 +107,20 @@ class SimBoard:
     def write_hardware(self, rs485_path):
         """Tell the unix_sim board module where its RS-485 UART and control channel are."""
         hw = {"rs485": rs485_path, "control": self.control_path}
+        if self.watchdog:
+            hw["watchdog"] = WATCHDOG_FEED
         (self.dir / "unix_sim.json").write_text(json.dumps(hw))
 
     def write_config(self, config):
         (self.dir / "config.json").write_text(json.dumps(config))
 
     def start(self):
+        with self._power:
+            # Power-on: the watchdog is stopped until the firmware starts it.
+            (self.dir / WATCHDOG_FEED).unlink(missing_ok=True)
+            self._start()
+
+    def _start(self):
         slave = self._console[1]
         # The REPL switches its terminal to raw without ISIG; a process killed there leaves
         # it so. A board's USB serial comes up the same after every reset: set it again.
@@ -121,21 +143,46 @@ class SimBoard:
 
     def kill(self):
         """Power cut: SIGKILL, nothing flushed."""
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        with self._power:
+            if self.proc and self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
 
     def stop(self):
+        self._stop.set()  # first: the watchdog must not start the board again
         self.kill()
-        self._stop.set()
 
     def restart(self):
-        self.kill()
-        self._control_buf = b""
-        # Lines in flight die with the power: a run line the old firmware never read would
-        # otherwise reach the new one, which answers it with a time long past.
-        termios.tcflush(self._control[1], termios.TCIOFLUSH)
-        self.start()
+        with self._power:
+            self.kill()
+            self._control_buf = b""
+            # Lines in flight die with the power: a run line the old firmware never read would
+            # otherwise reach the new one, which answers it with a time long past.
+            termios.tcflush(self._control[1], termios.TCIOFLUSH)
+            self.start()
+
+    def _watch_feeds(self, poll_s=0.1):
+        path = self.dir / WATCHDOG_FEED
+        seen, fed_at = None, None
+        while not self._stop.wait(poll_s):
+            try:
+                st = path.stat()
+                text = path.read_text()
+                timeout_s = int(text.split()[0]) / 1000
+            except (OSError, ValueError, IndexError):
+                seen = None  # not started (or being rewritten): look again
+                continue
+            now = time.monotonic()
+            if (st.st_mtime_ns, text) != seen:
+                seen, fed_at = (st.st_mtime_ns, text), now
+            elif now - fed_at > timeout_s:
+                with self._power:
+                    if self._stop.is_set():
+                        return
+                    self.console_log += b"\r\n[sim board: watchdog reset]\r\n"
+                    self.restart()
+                    self.watchdog_resets += 1  # counted once the board is up again
+                seen = None
 
     def _relay_console(self):
         console, user = self._console[0], self._user[0]

@@ -38,6 +38,7 @@ class Simulation:
         epoch_ms=DAY0_UTC_MS,
         heapsize=BOARD_HEAP,
         start_ms=0,
+        watchdog=False,
     ):
         self.dir = Path(directory)
         self.config = dict(config)
@@ -46,6 +47,7 @@ class Simulation:
         self.map_name = map_name
         self.epoch_ms = epoch_ms
         self.heapsize = heapsize
+        self.watchdog = watchdog  # an rp2-like watchdog enforced by SimBoard
         self.now_ms = start_ms
         self.server = None
         self.board = None
@@ -57,7 +59,7 @@ class Simulation:
         self.meter.advance_to(self.now_ms)
         baud = self.config.get("rs485", {}).get("baud", 9600)
         self.server = MeterServer(self.meter, self.map_name, baudrate=baud).start()
-        self.board = SimBoard(self.dir, self.heapsize)
+        self.board = SimBoard(self.dir, self.heapsize, watchdog=self.watchdog)
         self.board.write_hardware(self.server.device_path)
         self.board.start()
         if deploy_firmware:
