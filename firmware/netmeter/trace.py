@@ -11,8 +11,9 @@
 #
 # Memory: one bytearray ring preallocated at boot (1 KB: eight 8-byte requests with their
 # 53-byte replies take 488 B, and one TRACE reply on the link carries about 450 frame
-# bytes), entries laid end to end in it; the oldest entries give way to new bytes. An entry holds at most one RTU ADU (256 bytes):
-# a longer run (noise without a pause) continues in the next entry.
+# bytes), entries laid end to end in it; the oldest entries give way to new bytes. An
+# entry holds at most one RTU ADU (256 bytes): a longer run (noise without a pause)
+# continues in the next entry.
 from binascii import hexlify
 
 from netmeter.rtu import silence_us, transmit_us
