@@ -2,13 +2,16 @@
 #   append DIR   us per append on the unix port's filesystem, then fill DIR to a year
 #   recover DIR  boot recovery (open: scan, torn-tail check, chain across the tail) and a
 #                full verify of a year, plus heap held and allocated (run under -X heapsize)
-#   day          flash writes per simulated day on littlefs over a counting 1 MB block device
+#   rp2day STAGED POLL_S HOST_S FAIL_S REJECT_S
+#                flash block operations per simulated day of the firmware itself (the real
+#                App: checkpoint policy, atomic writes, store, error log) on littlefs as the
+#                rp2 port mounts it (1408 KB of 4 KB erase blocks, progsize=256: the flash's
+#                256-byte page), after a deploy of STAGED (host.deploy.stage's output)
 import gc
 import os
 import sys
 import time
 
-from netmeter.atomic import write_atomic
 from netmeter.store import YEAR_15MIN, RecordStore
 from shared.record import Record
 
@@ -70,13 +73,16 @@ def phase_recover(root):
 
 
 class CountingDevice:
-    """A 1 MB RAM flash for os.VfsLfs2 that counts programmed bytes and erased blocks."""
+    """A RAM flash for os.VfsLfs2 that counts programs (writeblocks
+    calls: one flash program operation each, as rp2.Flash does them), programmed bytes and
+    erased blocks."""
 
-    def __init__(self, block_size=4096, blocks=256):
+    def __init__(self, block_size, blocks):
         self.block_size = block_size
         self.blocks = blocks
         self.data = bytearray(block_size * blocks)
         self.programmed = 0
+        self.programs = 0
         self.erases = 0
 
     def readblocks(self, block, buf, offset=0):
@@ -87,6 +93,7 @@ class CountingDevice:
         start = block * self.block_size + (offset or 0)
         self.data[start : start + len(buf)] = buf
         self.programmed += len(buf)
+        self.programs += 1
 
     def ioctl(self, op, arg):
         if op == 4:
@@ -98,93 +105,144 @@ class CountingDevice:
         return 0
 
 
-class WriteCounter:
-    """Wraps open() so every write call's bytes are counted: what the code asks to write."""
-
-    def __init__(self):
-        self.bytes = 0
-        self.calls = 0
-        self._open = open
-
-    def open(self, path, mode="r"):
-        f = self._open(path, mode)
-        if "w" in mode or "a" in mode or "+" in mode:
-            counter = self
-
-            class Counted:
-                def write(self, data):
-                    counter.bytes += len(data)
-                    counter.calls += 1
-                    return f.write(data)
-
-                def __enter__(self):
-                    return self
-
-                def __exit__(self, *exc):
-                    f.close()
-
-                def __getattr__(self, name):
-                    return getattr(f, name)
-
-            return Counted()
-        return f
+# The Pico's filesystem: MicroPython's rp2 port gives littlefs 1408 KB of the 2 MB flash
+# (352 erase blocks of 4 KB) and mounts it with progsize=256, the flash's page.
+PICO_BLOCKS = 352
+PICO_PROGSIZE = 256
 
 
-def phase_day():
-    import builtins
+class Fake:
+    pass
 
-    dev = CountingDevice()
-    os.VfsLfs2.mkfs(dev)
-    os.mount(os.VfsLfs2(dev), "/flash")
-    counter = WriteCounter()
-    builtins.open = counter.open
-    store = RecordStore("/flash/records", "bench")
-    store.open()
-    checkpoint = bytes(296)  # + 4 bytes of CRC: the lead's ~300-byte checkpoint
-    seq = 0
+
+def pico_hardware(root):
+    hw = Fake()
+    hw.name = "rp2_pico"
+    hw.fs_root = root
+    hw.pulses = Fake()
+    hw.pulses.rejected = 0  # bounces the next take() reports
+    hw.pulses.take = lambda: (0, 0, hw.pulses.rejected)
+    hw.rs485 = Fake()
+    hw.rs485.baud = 9600
+    hw.watchdog = Fake()
+    hw.watchdog.feed = lambda: None
+    hw.clock = Fake()
+    hw.clock.is_set = True
+    return hw
+
+
+def poll_result(t_s, failed):
+    from netmeter.poller import PollResult
+    from netmeter.rtu import ResponseTimeout
+
+    r = PollResult(0)
+    if failed:
+        r.errors.append((None, ResponseTimeout("timeout: no reply within 200 ms")))
+        return r
+    r.values = {"p_l1": 1000.0, "q_l1": 100.0, "p_l2": 1000.0, "q_l2": 0.0}
+    r.values.update({"p_l3": -500.0, "q_l3": 0.0})
+    count = t_s * 1500 // 3600  # 1.5 kW net import, in Wh counts
+    r.counts = {"import_energy": (count, 32), "export_energy": (0, 32)}
+    return r
+
+
+def copy_tree(src, dst):
+    os.mkdir(dst)
+    for name in sorted(os.listdir(src)):
+        path = src + "/" + name
+        if os.stat(path)[0] & 0x4000:
+            copy_tree(path, dst + "/" + name)
+        else:
+            with open(path, "rb") as f, open(dst + "/" + name, "wb") as out:
+                out.write(f.read())
+
+
+def deploy(staged, config):
+    """What `host deploy` writes: lib/ (the compiled modules staged in `staged`), main.py,
+    config.json and link.key. Small files stay inline in the root directory's metadata,
+    which every checkpoint's commits then share."""
+    import json
+
+    copy_tree(staged + "/lib", "/pico/lib")
+    with open(staged + "/main.py", "rb") as src, open("/pico/main.py", "wb") as dst:
+        dst.write(src.read())
+    with open("/pico/config.json", "w") as f:
+        f.write(json.dumps(dict(config, board="rp2_pico", rs485={"baud": 9600})))
+    with open("/pico/link.key", "w") as f:
+        f.write("00" * 32 + "\n")
+
+
+def phase_rp2day(staged, poll_s, host_every_s, fail_every_s, reject_every_s):
+    """Days of the firmware on a Pico's littlefs: polls every poll_s; every host_every_s (0:
+    never) a host's signed ACK, which stores the link's auth counter and the ack; a failed
+    poll every fail_every_s and S0 bounces rejected every reject_every_s (0: never), which
+    the error log records (each code at most once a minute). Prints the last day's block
+    operations and the checkpoint's size."""
+    from netmeter.app import App
+    from netmeter.link import Counter
+    from netmeter.linkdevice import COUNTER_FILE
+
+    dev = CountingDevice(4096, PICO_BLOCKS)
+    os.VfsLfs2.mkfs(dev, progsize=PICO_PROGSIZE)
+    os.mount(os.VfsLfs2(dev, progsize=PICO_PROGSIZE), "/pico")
+    config = {"poll_period_s": poll_s, "netting": {"interval_min": 15}, "device_id": "bench"}
+    deploy(staged, config)
+    print("rp2_deploy_erases %d rp2_deploy_programs %d" % (dev.erases, dev.programs))
+    print("rp2_used_blocks %d" % (PICO_BLOCKS - os.statvfs("/pico")[3]))
+    hw = pico_hardware("/pico")
+    app = App(hw, config)
+    counter = Counter("/pico/" + COUNTER_FILE)
+    t0_ms = T0 * 1000
     days = 3
-    day_stats = []
-    for _day in range(days):
-        p0, e0, b0, c0 = dev.programmed, dev.erases, counter.bytes, counter.calls
-        for minute in range(1440):
-            write_atomic("/flash/checkpoint", checkpoint)  # every 60 s
-            if minute % 15 == 14:
-                store.append(rec(seq))  # an interval closes
-                seq += 1
-                write_atomic("/flash/checkpoint", checkpoint)  # and at every close
-            if minute % 60 == 59:
-                store.ack(seq - 1)  # the host pulls hourly
-        day_stats.append(
-            (dev.programmed - p0, dev.erases - e0, counter.bytes - b0, counter.calls - c0)
-        )
-    builtins.open = counter._open
-    programmed, erases, asked, calls = day_stats[-1]
-    print("day_app_bytes %d day_write_calls %d" % (asked, calls))
-    print("day_flash_programmed %d day_erases %d block %d" % (programmed, erases, dev.block_size))
-    # Without checkpoints: the store's own share.
-    dev2 = CountingDevice()
-    os.VfsLfs2.mkfs(dev2)
-    os.mount(os.VfsLfs2(dev2), "/flash2")
-    store = RecordStore("/flash2/records", "bench")
-    store.open()
-    seq = 0
-    for _day in range(days):
-        e0, p0 = dev2.erases, dev2.programmed
-        for i in range(96):
-            store.append(rec(seq))
-            seq += 1
-            if i % 4 == 3:
-                store.ack(seq - 1)
+    day = []
+    t_s = 0
+    for _ in range(days):
+        e0, p0, b0 = dev.erases, dev.programs, dev.programmed
+        for _ in range(86400 // poll_s):
+            failed = fail_every_s and t_s % fail_every_s == 0
+            hw.pulses.rejected = 1 if reject_every_s and t_s % reject_every_s == 0 else 0
+            app.feed(t0_ms + t_s * 1000, poll_result(t_s, failed))
+            t_s += poll_s
+            if host_every_s and t_s % host_every_s == 0 and app.store.next_seq:
+                counter.store(counter.value + 1)  # as the link server does for a signed ACK
+                app.store.ack(app.store.next_seq - 1)
+        day.append((dev.erases - e0, dev.programs - p0, dev.programmed - b0))
+    erases, programs, programmed = day[-1]
+    print("rp2_erases %d rp2_programs %d rp2_programmed %d" % (erases, programs, programmed))
+    print("rp2_checkpoint_bytes %d" % os.stat("/pico/checkpoint.json")[6])
+    print("rp2_records %d" % app.store.next_seq)
+    from boards.rp2_pico import RECORD_CAPACITY
+    from netmeter.store import SEGMENT_RECORDS
+    from shared.record import SIZE as RECORD_SIZE
+
     print(
-        "store_only_programmed %d store_only_erases %d" % (dev2.programmed - p0, dev2.erases - e0)
+        "rp2_capacity %d rp2_segment_records %d rp2_record_bytes %d"
+        % (RECORD_CAPACITY, SEGMENT_RECORDS, RECORD_SIZE)
     )
+    # Reboots (a power cut, a reset): mount, the App's boot (recovery, store open), a poll.
+    boots = 5
+    e0, p0 = dev.erases, dev.programs
+    for _ in range(boots):
+        os.umount("/pico")
+        os.mount(os.VfsLfs2(dev, progsize=PICO_PROGSIZE), "/pico")
+        app = App(pico_hardware("/pico"), config)
+        app.feed(t0_ms + t_s * 1000, poll_result(t_s, False))
+        t_s += poll_s
+    print(
+        "rp2_boot_erases %.1f rp2_boot_programs %.1f"
+        % ((dev.erases - e0) / boots, (dev.programs - p0) / boots)
+    )
+    os.umount("/pico")
 
 
 if __name__ == "__main__":
     phase = sys.argv[1]
+    if phase == "rp2day":
+        phase_rp2day(sys.argv[2], *[int(a) for a in sys.argv[3:7]])
+        sys.exit(0)
     if phase == "append":
         phase_append(sys.argv[2])
     elif phase == "recover":
         phase_recover(sys.argv[2])
     else:
-        phase_day()
+        raise SystemExit("unknown phase %r: append, recover or rp2day" % phase)

@@ -290,8 +290,11 @@ def test_status_log_trace_and_config_pull(board, capsys):
     assert code == 0 and "device   sim-1 (unix_sim" in out and "records  " in out
     assert "L1       P " in out
     code, out, _ = run(capsys, "trace", *board_args(sim, keys), "-n", "4")
-    lines = out.splitlines()
-    assert code == 0 and len(lines) == 4 and {"tx", "rx"} <= {ln.split()[2] for ln in lines}
+    lines = [ln for ln in out.splitlines() if not ln.startswith("#")]
+    assert code == 0 and lines[0].split() == ["start", "s", "dir", "bytes", "data", "(hex)"]
+    rows = [ln.split() for ln in lines[1:]]
+    assert len(rows) == 4 and {"tx", "rx"} <= {row[1] for row in rows}
+    assert all(int(row[2]) * 2 == len(row[3]) for row in rows)
     code, out, _ = run(capsys, "log", *board_args(sim, keys))
     assert code == 0 and out
     code, out, _ = run(capsys, "config", "pull", *board_args(sim, keys))

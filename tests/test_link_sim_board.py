@@ -10,6 +10,7 @@ from host.deploy import deploy
 from host.link import Link, ReplayError
 from host.sim.run import Simulation
 from shared import linkproto as lp
+from shared.crc import crc16_modbus
 from shared.frame import encode
 from shared.record import decode
 
@@ -124,3 +125,29 @@ def test_mpremote_still_stops_the_app_after_link_traffic(board):
     sim.step_to(sim.now_ms + 15_000)
     link.transport = Link.open(sim.board.device, key=KEY).transport
     assert link.info()["board"] == "unix_sim"
+
+
+def test_trace_holds_whole_frames_from_a_reply_that_arrives_a_byte_at_a_time(tmp_path):
+    # 1200 baud: a character is 9.2 ms, so only a stall of the relay's thread of over 23 ms
+    # (not the board's loop, which may be as slow as it likes) puts a pause into a reply.
+    config = dict(CONFIG, rs485={"baud": 1200})
+    with Simulation(tmp_path, config) as sim:
+        sim.server.faults.paced()
+        sim.run(sim.now_ms + 300_000, 15_000)  # a poll of one read every 15 s
+        with Link.open(sim.board.device, key=KEY, timeout=2.0) as link:
+            frames = link.trace(16)
+    sent = [f for d, f in sim.server.relay.frames if d in ("request", "reply")]
+    # As many of the last 16 as fit in one link frame (MAX_PAYLOAD): seven or so here.
+    assert len(frames) >= 6 and frames[-1][1] == "rx", frames
+    assert [bytes.fromhex(f[2]) for f in frames] == sent[-len(frames) :]
+    for _, direction, data in frames:
+        frame = bytes.fromhex(data)
+        assert crc16_modbus(frame) == 0, (direction, data)
+        if direction == "rx":
+            assert len(frame) == 5 + frame[2], data  # a whole read reply, however it was read
+    times = [f[0] for f in frames]
+    assert times == sorted(times)
+    for (t_tx, _, _), (t_rx, _, _) in zip(frames[-2::-2], frames[-1::-2]):
+        # Each entry has its start time: the reply's 53 bytes took 486 ms to arrive, and
+        # the relay began it at once (a pty carries the request in no time).
+        assert t_tx <= t_rx < t_tx + 100_000, frames

@@ -8,12 +8,12 @@ from netmeter.errlog import ErrorLog
 from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
 from netmeter.store import RecordStore
+from netmeter.trace import FrameTrace
 from shared.port import ticks_diff, ticks_us
 from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
 from shared.regmap import RegisterMap, mwh_per_count
 
 CHECKPOINT = "/checkpoint.json"
-TRACE_FRAMES = 16
 
 
 class App:
@@ -61,7 +61,7 @@ class App:
         self.checkpoint_path = root + CHECKPOINT
         self.checkpoint_ms = cfg["checkpoint_s"] * 1000
         self.last_checkpoint_ms = None
-        self.trace = FrameTrace(TRACE_FRAMES)
+        self.trace = FrameTrace(hw.rs485.baud)  # whole frames on the meter's line
         # Boot-only code (the runner forgets it after boot): open the store, then carry on.
         from netmeter.recovery import note_open, recover
 
@@ -106,8 +106,7 @@ class App:
         now_us = self.monotonic_us()
         if data:
             self.poller.receive(data, now_us)
-        if data:
-            self.trace.add(now_us, "rx", data)
+        self.trace.add(now_us, "rx", data)  # an empty read too: it is how the trace sees silence
         frame = self.poller.poll(now_us)
         if frame:
             rs485.write(frame)
@@ -202,19 +201,3 @@ class App:
 
     def reset_net(self):
         self.acc.reset_net()
-
-
-class FrameTrace:
-    """The last Modbus frames with direction and time, for TRACE: an installer's scope."""
-
-    def __init__(self, size):
-        self.size = size
-        self.frames = []
-
-    def add(self, t_us, direction, data):
-        if len(self.frames) >= self.size:
-            self.frames.pop(0)
-        self.frames.append((t_us, direction, data))
-
-    def entries(self):
-        return [(t, d, hexlify(data).decode()) for t, d, data in self.frames]

@@ -62,7 +62,7 @@ class LinkDevice:
     set_time(unix_ms) -> the clock step in ms (new - old)
     reset_net() -> None
     log(n) -> list of the last n error log entries (JSON-able)
-    trace(n) -> list of the last n raw Modbus frames: [t_us, "tx"|"rx", "hex"]
+    trace(n) -> list of the last n Modbus frames: [start_us, "tx"|"rx", "hex"] (netmeter.trace)
     """
 
 

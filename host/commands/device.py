@@ -307,8 +307,12 @@ def cmd_trace(args):
     frames = args.state.link().trace(args.n)
     if not frames:
         print("no Modbus frames traced yet")
+        return
+    print("# start: s since the board booted; tx: sent to the meter, rx: received (a reply, or")
+    print("# noise), one entry per frame: it ends at 3.5 characters of silence or a tx")
+    print("%14s  %-3s  %5s  %s" % ("start s", "dir", "bytes", "data (hex)"))
     for t_us, direction, data in frames:
-        print("%14.6f s  %s  %s" % (t_us / 1e6, direction, data))
+        print("%14.6f  %-3s  %5d  %s" % (t_us / 1e6, direction, len(data) // 2, data))
 
 
 def _circuitpython(board):

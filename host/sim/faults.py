@@ -11,6 +11,7 @@ EXCEPTION = "exception"
 WRONG_UNIT = "wrong_unit"
 TRUNCATE = "truncate"
 GARBAGE = "garbage"
+PACED = "paced"
 
 
 class ReplyFaults:
@@ -30,6 +31,8 @@ class ReplyFaults:
       with a valid CRC for it.
     - truncate(keep=None): only the first `keep` bytes are sent (default: half the frame).
     - garbage(data=b"\\x00\\xff\\x55"): these bytes go out just before the reply.
+    - paced(): the reply goes out a byte at a time, one character (11 bits) apart at the
+      line's baud, as a real UART hands it to a main loop, instead of in one write.
     """
 
     def __init__(self):
@@ -62,6 +65,9 @@ class ReplyFaults:
 
     def garbage(self, count=None, data=b"\x00\xff\x55"):
         self._set(GARBAGE, count, data=bytes(data))
+
+    def paced(self, count=None):
+        self._set(PACED, count)
 
     def clear(self, name=None):
         """Switch off one knob by name, or all of them."""

@@ -4,7 +4,15 @@ import os
 import tty
 from dataclasses import dataclass
 
-from host.sim.faults import CORRUPT_CRC, GARBAGE, NO_REPLY, STALE_REPLY, TRUNCATE, WRONG_UNIT
+from host.sim.faults import (
+    CORRUPT_CRC,
+    GARBAGE,
+    NO_REPLY,
+    PACED,
+    STALE_REPLY,
+    TRUNCATE,
+    WRONG_UNIT,
+)
 from shared.crc import crc16_modbus
 
 # A frame whose length the relay cannot tell from its header ends after this much silence.
@@ -135,6 +143,7 @@ class RtuRelay:
     def __init__(self, faults, unit_id, port=None, baudrate=9600):
         self.faults = faults
         self.unit_id = unit_id
+        self.baudrate = baudrate
         # The board's side: a pty for the simulated board, or a real serial port.
         self.client_side = open_raw_pty() if port is None else open_serial_port(port, baudrate)
         self.server_side = open_raw_pty()
@@ -244,4 +253,16 @@ class RtuRelay:
         garbage = faults.take(GARBAGE)
         if garbage is not None:
             frame = garbage["data"] + frame
-        self._send_to_client(frame)
+        if faults.take(PACED) is not None:
+            self._send_paced(frame)
+        else:
+            self._send_to_client(frame)
+
+    def _send_paced(self, frame):
+        """Byte i at i character times from now (absolute times: a late byte does not
+        delay the rest, so the line only pauses where the loop stalled)."""
+        self._remember("reply", frame)
+        char_s = 11.0 / self.baudrate
+        start = self._loop.time()
+        for i in range(len(frame)):
+            self._loop.call_at(start + i * char_s, self._write, self.client_side, frame[i : i + 1])
