@@ -82,7 +82,8 @@ def base():
 
 
 def boot():
-    from netmeter.runner import APP_BOOT_ONLY, forget_modules
+    from netmeter import runner  # noqa: F401 - on a board main() runs from it: it stays loaded
+    from netmeter.heap import APP_BOOT_MODULES, MAP_BOOT_MODULES, forget_modules
 
     config = {"device_id": "heap-1", "poll_period_s": 15, "meter": {"MAP": "generic"}}
     config["netting"] = {"sources": ["registers", "power"], "billing": "registers"}
@@ -90,7 +91,7 @@ def boot():
 
     regmap = build_map(config["meter"])
     build_map = None
-    forget_modules(("shared.mapconfig",))
+    forget_modules(MAP_BOOT_MODULES)
     import boards  # noqa: F401 - what stays loaded on an rp2 board
     import boards.drivers.clock  # noqa: F401
     import boards.drivers.machine_board  # noqa: F401
@@ -101,7 +102,7 @@ def boot():
     hw = hardware(S["root"], S["now"])
     app = App(hw, config, regmap)
     regmap = None
-    forget_modules(APP_BOOT_ONLY)
+    forget_modules(APP_BOOT_MODULES)
     from netmeter.linkservice import make_link
 
     S["console"] = Console()
@@ -164,8 +165,7 @@ def validating(hold):
     """PUT_CONFIG's moment of most heap, which a note() after it cannot see (the device then
     forgets the validator at once): the validator's modules loaded beside the link server,
     a config validated. hold=False lets them go as the device does."""
-    from netmeter.linkdevice import CONFIG_CHECK_MODULES
-    from netmeter.runner import forget_modules
+    from netmeter.heap import CONFIG_CHECK_MODULES, forget_modules
 
     if hold:
         from shared.config import validate

@@ -1,7 +1,8 @@
 # Runs inside the MicroPython VM: the record store's costs. Phases (argv[1]):
 #   append DIR   us per append on the unix port's filesystem, then fill DIR to a year
-#   recover DIR  boot recovery (open: scan, torn-tail check, chain across the tail) and a
-#                full verify of a year, plus heap held and allocated (run under -X heapsize)
+#   recover DIR  boot recovery (netmeter.repair.open_store: scan, torn-tail check, chain
+#                across the tail) and a full verify of a year, plus heap held and allocated
+#                (run under -X heapsize)
 #   day          flash writes per simulated day on littlefs over a counting 1 MB block device
 import gc
 import os
@@ -20,8 +21,10 @@ def rec(seq):
 
 
 def phase_append(root):
+    from netmeter.repair import open_store
+
     store = RecordStore(root, "bench")
-    store.open()
+    open_store(store)
     n = 2000
     t = time.ticks_us()
     for seq in range(n):
@@ -46,13 +49,14 @@ def phase_append(root):
 
 
 def phase_recover(root):
-    import netmeter.recovery  # noqa: F401 - loaded first: the figure is open(), not compiling it
+    # Loaded after the store's modules, first: the figure is opening, not compiling it.
+    from netmeter.repair import open_store, verify
 
     gc.collect()
     before = gc.mem_alloc()
     t = time.ticks_us()
     store = RecordStore(root, "bench")
-    report = store.open()
+    report = open_store(store)
     dt = time.ticks_diff(time.ticks_us(), t)
     gc.collect()
     held = gc.mem_alloc() - before
@@ -63,7 +67,7 @@ def phase_recover(root):
     )
     print("store_heap_bytes %d" % held)
     t = time.ticks_us()
-    problems = store.verify()
+    problems = verify(store)
     dt = time.ticks_diff(time.ticks_us(), t)
     print("verify_ms %.0f problems %d" % (dt / 1000, len(problems)))
     store.append(rec(store.next_seq))  # the whole phase ran in the heap given by -X heapsize
@@ -133,13 +137,15 @@ class WriteCounter:
 def phase_day():
     import builtins
 
+    from netmeter.repair import open_store
+
     dev = CountingDevice()
     os.VfsLfs2.mkfs(dev)
     os.mount(os.VfsLfs2(dev), "/flash")
     counter = WriteCounter()
     builtins.open = counter.open
     store = RecordStore("/flash/records", "bench")
-    store.open()
+    open_store(store)
     checkpoint = bytes(296)  # + 4 bytes of CRC: the lead's ~300-byte checkpoint
     seq = 0
     days = 3
@@ -166,7 +172,7 @@ def phase_day():
     os.VfsLfs2.mkfs(dev2)
     os.mount(os.VfsLfs2(dev2), "/flash2")
     store = RecordStore("/flash2/records", "bench")
-    store.open()
+    open_store(store)
     seq = 0
     for _day in range(days):
         e0, p0 = dev2.erases, dev2.programmed

@@ -1,10 +1,10 @@
 # The firmware's one orchestrating loop: poll the meter, take pulses, net, close, store.
-import json
 import time
 from binascii import hexlify
 
 from netmeter import errlog as codes
-from netmeter.atomic import write_atomic
+from netmeter.checkpoint import FILE as CHECKPOINT_FILE
+from netmeter.checkpoint import Checkpoint
 from netmeter.errlog import ErrorLog
 from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
@@ -12,7 +12,6 @@ from netmeter.store import YEAR_15MIN, RecordStore
 from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
 from shared.regmap import RegisterMap, mwh_per_count
 
-CHECKPOINT = "/checkpoint.json"
 TRACE_FRAMES = 16
 
 DEFAULTS = {
@@ -74,10 +73,6 @@ class App:
             netting["register_mwh_per_count"] = mwh_per_count(energy)
             netting["register_wrap_bits"] = None if energy.is_float else energy.bits
         self.uses_power = "power" in sources
-        self.netting_config = netting
-        from netmeter.netting import make_accumulator  # boot only: forgotten after boot
-
-        self.acc = make_accumulator(netting)
         # The line's baud is the board's (config "rs485"); the master times silences by it.
         master = RtuMaster(hw.rs485.baud, cfg["timeout_ms"] * 1000, cfg["retries"])
         names = [n for n in names if n in regmap]
@@ -113,15 +108,23 @@ class App:
         self.errlog = ErrorLog(root + "/errors.log")
         capacity = cfg["capacity"] or getattr(hw, "record_capacity", None) or YEAR_15MIN
         self.store = RecordStore(root + "/records", self.device_id, capacity)
-        self.checkpoint_path = root + CHECKPOINT
-        self.checkpoint_ms = cfg["checkpoint_s"] * 1000
-        self.last_checkpoint_ms = None
+        self.checkpoint = Checkpoint(
+            root + CHECKPOINT_FILE, cfg["checkpoint_s"] * 1000, self.fault_point
+        )
         self.trace = FrameTrace(TRACE_FRAMES)
-        # Boot-only code (the runner forgets it after boot): open the store, then carry on.
-        from netmeter.recovery import note_open, recover
+        # Boot-only code (netmeter.heap.APP_BOOT_MODULES, forgotten after boot): open the
+        # store, repairing what a cut left, then carry on from the checkpoint.
+        from netmeter.netting import make_accumulator
+        from netmeter.repair import note_open, open_store, recover
 
-        note_open(self, self.store.open())
-        recover(self)
+        note_open(self.errlog, open_store(self.store))
+        self.acc = recover(
+            self.checkpoint.path, self.store, lambda: make_accumulator(netting), self.errlog
+        )
+        # Set by the host link (netmeter.linkdevice), kept here because the link service
+        # drops its device when the host goes quiet.
+        self.acked = -1  # the host's last ack since boot, for INFO
+        self.config_pending = False  # a new config.json waits for the next boot
         self._ticks = _ticks_us
         self._last_ticks = self._ticks()
         self._mono_us = 0
@@ -207,23 +210,12 @@ class App:
         the two is healed at boot by appending the records the checkpoint still holds."""
         for record in records:
             record.flags |= self.store.take_pending_flags()
-        due = self.last_checkpoint_ms is None or t - self.last_checkpoint_ms >= self.checkpoint_ms
-        if records or due:
-            self.checkpoint(t, records)
+        if records or self.checkpoint.due(t):
+            self.checkpoint.save(t, self.acc, records)
         for record in records:
             self.store.append(record)
             self.fault("after-append")
         self._note_drops(t)
-
-    def checkpoint(self, t, pending=()):
-        self.fault("before-checkpoint")
-        state = {
-            "acc": self.acc.state(),
-            "pending": [hexlify(r.encode()).decode() for r in pending],
-        }
-        write_atomic(self.checkpoint_path, json.dumps(state).encode())
-        self.last_checkpoint_ms = t
-        self.fault("after-checkpoint")
 
     def _note_drops(self, t):
         """Put the store's drops for capacity in the error log."""

@@ -5,16 +5,8 @@
 # a byte from the host, so a board that no host talks to runs on its base heap.
 import time
 
-# What building the server imports; forgotten again when the server is dropped.
-SERVER_MODULES = (
-    "netmeter.link",
-    "netmeter.linkdevice",
-    "shared.frame",
-    "shared.linkproto",
-    "shared.auth",
-    "shared.confighash",
-    "shared.config",
-)
+from netmeter.heap import LINK_SERVER_MODULES, forget_modules
+
 IDLE_MS = 60000
 
 if hasattr(time, "ticks_ms"):
@@ -80,11 +72,9 @@ class LinkService:
 
     def drop_server(self):
         """Give the server's heap back: the server, its buffers and its modules' code."""
-        from netmeter.runner import forget_modules
-
         self.stats = self.server.stats
         self.server = None
-        forget_modules(SERVER_MODULES)
+        forget_modules(LINK_SERVER_MODULES)
 
 
 def make_link(app, hw, config, root=None, console=None):

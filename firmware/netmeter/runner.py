@@ -1,15 +1,14 @@
 # Boot: read config.json, build the board's hardware and the app, and run the main loop.
-import gc
 import json
-import sys
 import time
 
-# Modules only a board's build() needs (config validation, wiring helpers); forgotten after it.
-# A module whose objects live on (DeRs485 on rp2) stays in the heap but costs nothing more.
-BOOT_ONLY = ("netmeter.pulseconfig", "boards.drivers.rs485", "boards.drivers.irqpins")
-# Modules only building the app needs (opening the store, the checkpoint, the netting core's
-# builder); forgotten after it.
-APP_BOOT_ONLY = ("netmeter.recovery", "netmeter.netting")
+from netmeter.heap import (
+    APP_BOOT_MODULES,
+    BOARD_BOOT_MODULES,
+    MAP_BOOT_MODULES,
+    forget_modules,
+    release_firmware,
+)
 
 
 def load_config(path="config.json"):
@@ -27,18 +26,6 @@ def run_forever(app, hw, idle_ms=5):
             time.sleep_ms(idle_ms)
 
 
-def forget_modules(names):
-    """Let the GC take back modules no longer needed (their code lives in RAM): out of
-    sys.modules and off their package, which an import also binds them to."""
-    for name in names:
-        sys.modules.pop(name, None)
-        package, _, leaf = name.rpartition(".")
-        parent = sys.modules.get(package)
-        if parent is not None and hasattr(parent, leaf):
-            delattr(parent, leaf)
-    gc.collect()
-
-
 def build_regmap(config):
     """Build the meter's register map first, then drop the boot-only code that built it:
     the peak heap is then the larger of the two phases, not their sum."""
@@ -46,7 +33,7 @@ def build_regmap(config):
 
     regmap = build_map(config.get("meter", {"MAP": "generic"}))
     del build_map
-    forget_modules(("shared.mapconfig",))
+    forget_modules(MAP_BOOT_MODULES)
     return regmap
 
 
@@ -59,10 +46,10 @@ def main(config_path="config.json"):
     board = boards.load(config.get("board", "unix_sim"))
     hw = board.build(config)
     board = None
-    forget_modules(BOOT_ONLY)
+    forget_modules(BOARD_BOOT_MODULES)
     app = App(hw, config, regmap)
     regmap = None  # the app keeps the quantities it polls; the rest of the map can go
-    forget_modules(APP_BOOT_ONLY)
+    forget_modules(APP_BOOT_MODULES)
     from netmeter.linkservice import make_link
 
     app.link = make_link(app, hw, config)
@@ -78,11 +65,3 @@ def main(config_path="config.json"):
         app = hw = loop = None
         release_firmware()
         raise
-
-
-def release_firmware():
-    """Forget the firmware's modules so the GC can take their code and state back."""
-    for name in list(sys.modules):
-        if name == "main" or name.split(".")[0] in ("netmeter", "shared", "boards"):
-            sys.modules.pop(name, None)
-    gc.collect()

@@ -117,7 +117,8 @@ def test_an_accepted_config_is_written_and_the_validation_code_given_back():
     import sys
 
     import shared
-    from netmeter.linkdevice import CONFIG_CHECK_MODULES, AppDevice
+    from netmeter.heap import CONFIG_CHECK_MODULES
+    from netmeter.linkdevice import AppDevice
 
     hw = hardware()
     app = App(hw, CONFIG)

@@ -1,0 +1,55 @@
+# The firmware's heap kept small by forgetting code once it is used: a module loaded from .mpy
+# keeps its bytecode in RAM until it leaves sys.modules (and its package) and the GC runs.
+#
+# Every module dropped after use is named here, in groups by the moment it goes (*_MODULES).
+# A module whose objects live on (DeRs485 on rp2) stays in the heap but costs nothing more.
+import gc
+import sys
+
+# Building the register map (runner.build_regmap); forgotten before the rest is imported.
+MAP_BOOT_MODULES = ("shared.mapconfig",)
+# Only a board's build() needs these (config validation, wiring helpers).
+BOARD_BOOT_MODULES = ("netmeter.pulseconfig", "boards.drivers.rs485", "boards.drivers.irqpins")
+# Only building the app needs these: opening and repairing the store, the netting core's
+# builder (netmeter.app).
+APP_BOOT_MODULES = ("netmeter.repair", "netmeter.netting")
+# The link server (netmeter.linkservice builds it when a host first sends a frame and drops
+# it when the host goes quiet).
+LINK_SERVER_MODULES = (
+    "netmeter.link",
+    "netmeter.linkdevice",
+    "shared.frame",
+    "shared.linkproto",
+    "shared.auth",
+    "shared.confighash",
+    "shared.config",
+)
+# Validating a config for PUT_CONFIG (netmeter.linkdevice): rare, so given back at once.
+CONFIG_CHECK_MODULES = (
+    "shared.config",
+    "shared.mapconfig",
+    "netmeter.pulseconfig",
+    "boards.drivers.rs485",
+)
+# Everything of the firmware: what release_firmware forgets for mpremote after Ctrl-C.
+FIRMWARE_PACKAGES = ("netmeter", "shared", "boards")
+
+
+def forget_modules(names):
+    """Let the GC take back modules no longer needed (their code lives in RAM): out of
+    sys.modules and off their package, which an import also binds them to."""
+    for name in names:
+        sys.modules.pop(name, None)
+        package, _, leaf = name.rpartition(".")
+        parent = sys.modules.get(package)
+        if parent is not None and hasattr(parent, leaf):
+            delattr(parent, leaf)
+    gc.collect()
+
+
+def release_firmware():
+    """Forget the firmware's modules so the GC can take their code and state back."""
+    for name in list(sys.modules):
+        if name == "main" or name.split(".")[0] in FIRMWARE_PACKAGES:
+            sys.modules.pop(name, None)
+    gc.collect()
