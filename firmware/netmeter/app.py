@@ -2,9 +2,8 @@
 import time
 from binascii import hexlify
 
+from netmeter import checkpoint
 from netmeter import errlog as codes
-from netmeter.checkpoint import FILE as CHECKPOINT_FILE
-from netmeter.checkpoint import Checkpoint
 from netmeter.errlog import ErrorLog
 from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
@@ -108,19 +107,16 @@ class App:
         self.errlog = ErrorLog(root + "/errors.log")
         capacity = cfg["capacity"] or getattr(hw, "record_capacity", None) or YEAR_15MIN
         self.store = RecordStore(root + "/records", self.device_id, capacity)
-        self.checkpoint = Checkpoint(
-            root + CHECKPOINT_FILE, cfg["checkpoint_s"] * 1000, self.fault_point
-        )
+        self.checkpoint_path = root + checkpoint.FILE
+        self.checkpoint_ms = cfg["checkpoint_s"] * 1000
+        self.last_checkpoint_ms = None
         self.trace = FrameTrace(TRACE_FRAMES)
         # Boot-only code (netmeter.heap.APP_BOOT_MODULES, forgotten after boot): open the
         # store, repairing what a cut left, then carry on from the checkpoint.
-        from netmeter.netting import make_accumulator
         from netmeter.repair import note_open, open_store, recover
 
         note_open(self.errlog, open_store(self.store))
-        self.acc = recover(
-            self.checkpoint.path, self.store, lambda: make_accumulator(netting), self.errlog
-        )
+        self.acc = recover(self.checkpoint_path, self.store, netting, self.errlog)
         # Set by the host link (netmeter.linkdevice), kept here because the link service
         # drops its device when the host goes quiet.
         self.acked = -1  # the host's last ack since boot, for INFO
@@ -210,8 +206,10 @@ class App:
         the two is healed at boot by appending the records the checkpoint still holds."""
         for record in records:
             record.flags |= self.store.take_pending_flags()
-        if records or self.checkpoint.due(t):
-            self.checkpoint.save(t, self.acc, records)
+        due = self.last_checkpoint_ms is None or t - self.last_checkpoint_ms >= self.checkpoint_ms
+        if records or due:
+            checkpoint.save(self.checkpoint_path, self.acc, records, self.fault_point)
+            self.last_checkpoint_ms = t
         for record in records:
             self.store.append(record)
             self.fault("after-append")

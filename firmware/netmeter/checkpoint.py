@@ -14,29 +14,15 @@ from netmeter.atomic import write_atomic
 FILE = "/checkpoint.json"  # under the board's fs_root
 
 
-class Checkpoint:
-    """Where and how often the app checkpoints: save() on every close of records and at
-    least every period_ms. fault(point) is the simulator's power-cut seam (or None)."""
-
-    def __init__(self, path, period_ms, fault=None):
-        self.path = path
-        self.period_ms = period_ms
-        self.last_ms = None
-        self.fault = fault
-
-    def due(self, t):
-        return self.last_ms is None or t - self.last_ms >= self.period_ms
-
-    def save(self, t, acc, pending=()):
-        """Write acc's state and the records pending (closed, not yet appended)."""
-        fault = self.fault
-        if fault is not None:
-            fault("before-checkpoint")
-        state = {
-            "acc": acc.state(),
-            "pending": [hexlify(r.encode()).decode() for r in pending],
-        }
-        write_atomic(self.path, json.dumps(state).encode())
-        self.last_ms = t
-        if fault is not None:
-            fault("after-checkpoint")
+def save(path, acc, pending=(), fault=None):
+    """Write acc's state and the records pending (closed, not yet appended) to path.
+    fault(point), if given, is the simulator's power-cut seam on either side of the write."""
+    if fault is not None:
+        fault("before-checkpoint")
+    state = {
+        "acc": acc.state(),
+        "pending": [hexlify(r.encode()).decode() for r in pending],
+    }
+    write_atomic(path, json.dumps(state).encode())
+    if fault is not None:
+        fault("after-checkpoint")

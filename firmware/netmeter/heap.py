@@ -31,8 +31,6 @@ CONFIG_CHECK_MODULES = (
     "netmeter.pulseconfig",
     "boards.drivers.rs485",
 )
-# Everything of the firmware: what release_firmware forgets for mpremote after Ctrl-C.
-FIRMWARE_PACKAGES = ("netmeter", "shared", "boards")
 
 
 def forget_modules(names):
@@ -48,8 +46,9 @@ def forget_modules(names):
 
 
 def release_firmware():
-    """Forget the firmware's modules so the GC can take their code and state back."""
+    """Forget every module of the firmware (main, netmeter, shared, boards) so the GC can take
+    their code and state back: mpremote's file transfer after Ctrl-C needs the heap."""
     for name in list(sys.modules):
-        if name == "main" or name.split(".")[0] in FIRMWARE_PACKAGES:
+        if name == "main" or name.split(".")[0] in ("netmeter", "shared", "boards"):
             sys.modules.pop(name, None)
     gc.collect()

@@ -1,7 +1,7 @@
 # The app's side of the host link: the LinkDevice (netmeter.link) over a running App.
 import json
 
-from netmeter.heap import CONFIG_CHECK_MODULES, forget_modules
+from netmeter import heap
 
 FIRMWARE_VERSION = "0.1.0"
 KEY_FILE = "link.key"  # hex, written by the installer (host link-key / mpremote fs cp)
@@ -143,4 +143,4 @@ def _validate(cfg):
         validate(cfg)
     finally:
         validate = None
-        forget_modules(CONFIG_CHECK_MODULES)
+        heap.forget_modules(heap.CONFIG_CHECK_MODULES)

@@ -5,7 +5,7 @@
 # a byte from the host, so a board that no host talks to runs on its base heap.
 import time
 
-from netmeter.heap import LINK_SERVER_MODULES, forget_modules
+from netmeter import heap
 
 IDLE_MS = 60000
 
@@ -74,7 +74,7 @@ class LinkService:
         """Give the server's heap back: the server, its buffers and its modules' code."""
         self.stats = self.server.stats
         self.server = None
-        forget_modules(LINK_SERVER_MODULES)
+        heap.forget_modules(heap.LINK_SERVER_MODULES)
 
 
 def make_link(app, hw, config, root=None, console=None):

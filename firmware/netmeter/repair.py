@@ -13,6 +13,7 @@ from binascii import unhexlify
 
 from netmeter.atomic import read_atomic
 from netmeter.errlog import CHAIN, TORN_RECORD
+from netmeter.netting import make_accumulator
 from netmeter.store import StoreError, segment_name
 from shared.crc import crc32
 from shared.record import BODY_SIZE, SIZE, RecordError, chain_link, decode, record_link
@@ -225,12 +226,13 @@ def note_open(errlog, report):
 # -- the app's checkpoint ---------------------------------------------------------------
 
 
-def recover(path, store, make_acc, errlog):
-    """Boot: the accumulator to run with, carried on from the checkpoint at path, after the
-    records it held but the store lacks are appended. make_acc() builds a fresh one: taken
-    as it is without a checkpoint, and instead of it when the store went on past the
-    checkpoint (or lost its tail): the store is trusted, and the error log says so."""
-    acc = make_acc()
+def recover(path, store, netting, errlog):
+    """Boot: the accumulator to run with (netmeter.netting, built from netting, the app's
+    netting config), carried on from the checkpoint at path after the records it held but
+    the store lacks are appended. When the store went on past the checkpoint (or lost its
+    tail), the store is trusted: a fresh accumulator goes on from it, and the error log
+    says so."""
+    acc = make_accumulator(netting)
     payload = read_atomic(path)
     if payload is None:
         acc.seq = store.next_seq or 0
@@ -244,6 +246,6 @@ def recover(path, store, make_acc, errlog):
             store.append(record)
     if store.next_seq is not None and store.next_seq != acc.seq:
         errlog.log(0, CHAIN, "checkpoint seq %d, store %d" % (acc.seq, store.next_seq))
-        acc = make_acc()
+        acc = make_accumulator(netting)
         acc.seq = store.next_seq
     return acc

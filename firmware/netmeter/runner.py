@@ -2,13 +2,7 @@
 import json
 import time
 
-from netmeter.heap import (
-    APP_BOOT_MODULES,
-    BOARD_BOOT_MODULES,
-    MAP_BOOT_MODULES,
-    forget_modules,
-    release_firmware,
-)
+from netmeter import heap
 
 
 def load_config(path="config.json"):
@@ -33,7 +27,7 @@ def build_regmap(config):
 
     regmap = build_map(config.get("meter", {"MAP": "generic"}))
     del build_map
-    forget_modules(MAP_BOOT_MODULES)
+    heap.forget_modules(heap.MAP_BOOT_MODULES)
     return regmap
 
 
@@ -46,10 +40,10 @@ def main(config_path="config.json"):
     board = boards.load(config.get("board", "unix_sim"))
     hw = board.build(config)
     board = None
-    forget_modules(BOARD_BOOT_MODULES)
+    heap.forget_modules(heap.BOARD_BOOT_MODULES)
     app = App(hw, config, regmap)
     regmap = None  # the app keeps the quantities it polls; the rest of the map can go
-    forget_modules(APP_BOOT_MODULES)
+    heap.forget_modules(heap.APP_BOOT_MODULES)
     from netmeter.linkservice import make_link
 
     app.link = make_link(app, hw, config)
@@ -63,5 +57,5 @@ def main(config_path="config.json"):
     except KeyboardInterrupt:
         # Ctrl-C from mpremote: hand the REPL a clean heap for the file transfer to come.
         app = hw = loop = None
-        release_firmware()
+        heap.release_firmware()
         raise
