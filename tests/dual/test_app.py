@@ -130,6 +130,29 @@ def test_an_accepted_config_is_written_and_the_validation_code_given_back():
     assert not hasattr(shared, "config") and not hasattr(shared, "mapconfig")
 
 
+def test_the_boot_only_code_is_forgotten_after_the_app_is_built_and_it_runs_without():
+    import sys
+
+    import netmeter
+    from netmeter import heap
+
+    app = App(hardware(), CONFIG)
+    assert all(name in sys.modules for name in heap.APP_BOOT_MODULES)  # the app used them
+    saved = {name: sys.modules[name] for name in heap.APP_BOOT_MODULES}
+    heap.forget_modules(heap.APP_BOOT_MODULES)
+    try:
+        for name in heap.APP_BOOT_MODULES:
+            assert name not in sys.modules and not hasattr(netmeter, name.split(".")[1]), name
+        for t in range(0, 2 * 60000 + 1, 10000):
+            app.feed(T0 + t, result(POWER))
+        assert [r.seq for r in stored(app)] == [0, 1]
+        assert "netmeter.repair" not in sys.modules  # running never loads it back
+    finally:
+        sys.modules.update(saved)  # other tests hold these modules' functions
+        for name, module in saved.items():
+            setattr(netmeter, name.split(".")[1], module)
+
+
 def test_poll_period_must_divide_a_minute():
     for period in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60):
         assert app_config({"poll_period_s": period})["poll_period_s"] == period

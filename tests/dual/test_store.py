@@ -230,6 +230,33 @@ def test_an_inserted_forged_record_with_a_good_crc_is_named():
         rmtree(root)
 
 
+def test_a_segment_left_empty_by_a_cut_is_removed_and_the_chain_goes_on():
+    # A cut right after a rotation created the new segment file, before any byte of it.
+    root = fresh_dir("store")
+    try:
+        store, _ = opened(root)
+        fill(store, 0, 7)  # segments 0 and 4, both full
+        write_bytes(seg_path(root, 8), b"")
+        store, report = opened(root)
+        assert report["removed"] == ["0000000008.seg"] and report["torn_bytes"] == 0
+        assert store.next_seq == 8 and report["problems"] == []
+        fill(store, 8, 9)
+        assert seqs(store) == list(range(10)) and verify(store) == []
+    finally:
+        rmtree(root)
+    root = fresh_dir("store")
+    try:  # the very first segment: the chain starts at the genesis link
+        write_bytes(seg_path(root, 0), b"")
+        store, report = opened(root)
+        assert report["removed"] == ["0000000000.seg"] and store.next_seq is None
+        fill(store, 0, 1)
+        assert verify(store) == [] and store.get(0).link == chain_link(
+            genesis_link("meter-7"), read_bytes(seg_path(root, 0))[:56]
+        )
+    finally:
+        rmtree(root)
+
+
 def test_ack_deletes_only_segments_whose_records_are_all_acknowledged():
     root = fresh_dir("store")
     try:
