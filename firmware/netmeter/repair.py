@@ -99,19 +99,18 @@ def open_store(store):
     """Open a RecordStore after a boot: remove stray .tmp files, finish an interrupted
     deletion, discard a torn tail record, check the chain across the tail, and resume the
     store there. Returns {records, first_seq, next_seq, torn_bytes, removed, problems}."""
-    has_state = store.load_state()
+    anchor = store.load_state()  # None: no state yet (nothing acknowledged or deleted)
     segs, removed = _list_segments(store)
-    anchor = store.anchor_seq
-    if has_state and anchor is not None:
+    if anchor is not None:
         # A deletion cut after the state was written: finish it (the anchor says which).
-        while len(segs) > 1 and segs[0] + store.segment_size(segs[0]) // SIZE <= anchor:
+        while len(segs) > 1 and segs[0] + _size(store.segment_path(segs[0])) // SIZE <= anchor:
             os.remove(store.segment_path(segs[0]))
             removed.append(segment_name(segs.pop(0)))
     problems = []
     torn, tail_n = _cut_torn_tail(store, segs, removed)
     if segs:
-        _check_tail(store, segs, tail_n, problems)
-        if has_state and anchor != segs[0]:
+        _check_tail(store, segs, anchor, problems)
+        if anchor is not None and anchor != segs[0]:
             problems.append("first segment starts at seq %d, state says %d" % (segs[0], anchor))
     store.resume(segs, tail_n)
     return {
@@ -122,6 +121,10 @@ def open_store(store):
         "removed": removed,
         "problems": problems,
     }
+
+
+def _size(path):
+    return os.stat(path)[6]
 
 
 def _list_segments(store):
@@ -163,7 +166,7 @@ def _cut_torn_tail(store, segs, removed):
             i += 1
             if _crc_ok(raw):
                 valid = i
-        size = store.segment_size(first)
+        size = _size(store.segment_path(first))
         if valid * SIZE < size or valid == 0:  # a segment left empty (cut after creating it)
             torn += size - valid * SIZE
             store.rewrite_prefix(first, valid)
@@ -175,14 +178,14 @@ def _cut_torn_tail(store, segs, removed):
     return torn, 0
 
 
-def _check_tail(store, segs, tail_n, problems):
+def _check_tail(store, segs, anchor, problems):
     """The chain across the newest segment, from the last link of the one before it."""
     if len(segs) > 1:
         before = store.read_record(segs[-2], segs[-1] - segs[-2] - 1)
         if before is None:
             raise StoreError("segment %s: cannot read its last record" % segment_name(segs[-2]))
         prev_seq, prev_link = segs[-1] - 1, record_link(before)
-    elif store.anchor_seq == segs[0] or store.anchor_seq is None:
+    elif anchor == segs[0] or anchor is None:
         prev_seq, prev_link = segs[0] - 1, store.anchor_link
     else:
         prev_seq, prev_link = None, None

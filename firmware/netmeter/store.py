@@ -104,10 +104,6 @@ class RecordStore:
     def segment_path(self, first_seq):
         return self.root + "/" + segment_name(first_seq)
 
-    def segment_size(self, first_seq):
-        """Bytes in the segment file, -1 if it is missing."""
-        return _size(self.segment_path(first_seq))
-
     def read_segment(self, first_seq, buf):
         """Each whole record of the segment file into buf (reused), from its start."""
         with open(self.segment_path(first_seq), "rb") as f:
@@ -170,21 +166,21 @@ class RecordStore:
         return self.root + "/state"
 
     def load_state(self):
-        """Read the persisted state (ack point, anchor, pending drop); False if there is
-        none whole, and then nothing changes."""
+        """Read the persisted state (ack point, anchor, pending drop). Returns its anchor seq
+        (the first seq kept), or None when there is no whole state, and then nothing changes."""
         payload = read_atomic(self._state_path())
         if payload is None or len(payload) != struct.calcsize(_STATE):
-            return False
+            return None
         v = struct.unpack(_STATE, payload)
         if v[0] != _STATE_VERSION:
-            return False
+            return None
         self._ack_next = v[1]
         self._anchor_seq = v[2]
         self._flag_seq = v[3]
         self.dropped_total = v[4]
         self.last_drop = None if v[5] == _NONE else (v[5], v[6])
         self._anchor_link = bytes(v[7])
-        return True
+        return self._anchor_seq
 
     def _save_state(self):
         drop = self.last_drop or (_NONE, _NONE)
@@ -256,17 +252,12 @@ class RecordStore:
         """The link before first_seq: where a verifier of the stored log starts."""
         return self._anchor_link
 
-    @property
-    def anchor_seq(self):
-        """The first seq kept, as the persisted state says (None before any record)."""
-        return self._anchor_seq
-
     # -- append ------------------------------------------------------------------------------
 
     def append(self, record):
         """Chain, encode and write one record (one write call); returns it with link set."""
         if not self._opened:
-            raise StoreError("open() the store before appending (netmeter.repair.open_store)")
+            raise StoreError("open_store() the store before appending")
         if self._next is not None and record.seq != self._next:
             raise StoreError(
                 "record seq %d does not follow the stored head (next is %d)"
@@ -313,7 +304,7 @@ class RecordStore:
     def _after_failed_write(self, first, rotated):
         # A write that failed may have left part of the record: cut it off again now, so
         # the next append does not land behind garbage.
-        size = self.segment_size(first)
+        size = _size(self.segment_path(first))
         if size < 0:
             return
         keep = 0 if rotated else self._tail_n

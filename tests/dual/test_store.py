@@ -342,4 +342,4 @@ def test_bad_configuration_is_refused():
     assert "segment_records" in str(exc)
     raises(ValueError, RecordStore, "/nowhere", "x", genesis=b"short")
     store = RecordStore("/nowhere", "x")
-    assert "open()" in str(raises(StoreError, store.append, record(0)))
+    assert "open_store()" in str(raises(StoreError, store.append, record(0)))
