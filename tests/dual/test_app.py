@@ -125,7 +125,7 @@ def test_an_accepted_config_is_written_and_the_validation_code_given_back():
     device = AppDevice(app, hw, {"board": "unix_sim"}, hw.fs_root)
     device.put_config({"poll_period_s": 2, "meter": {"MAP": "generic"}})
     assert app.config_pending and "config.json" in os.listdir(hw.fs_root)
-    for name in CONFIG_CHECK_MODULES:
+    for name in CONFIG_CHECK_MODULES.split():
         assert name not in sys.modules, name  # a PUT_CONFIG is rare: its code is not kept
     assert not hasattr(shared, "config") and not hasattr(shared, "mapconfig")
 
@@ -137,11 +137,11 @@ def test_the_boot_only_code_is_forgotten_after_the_app_is_built_and_it_runs_with
     from netmeter import heap
 
     app = App(hardware(), CONFIG)
-    assert all(name in sys.modules for name in heap.APP_BOOT_MODULES)  # the app used them
-    saved = {name: sys.modules[name] for name in heap.APP_BOOT_MODULES}
+    assert all(name in sys.modules for name in heap.APP_BOOT_MODULES.split())  # the app used them
+    saved = {name: sys.modules[name] for name in heap.APP_BOOT_MODULES.split()}
     heap.forget_modules(heap.APP_BOOT_MODULES)
     try:
-        for name in heap.APP_BOOT_MODULES:
+        for name in heap.APP_BOOT_MODULES.split():
             assert name not in sys.modules and not hasattr(netmeter, name.split(".")[1]), name
         for t in range(0, 2 * 60000 + 1, 10000):
             app.feed(T0 + t, result(POWER))

@@ -28,7 +28,9 @@ class FakeServer:
 
 
 def test_server_built_on_marker_dropped_when_idle_and_built_again():
-    saved = {name: sys.modules[name] for name in LINK_SERVER_MODULES if name in sys.modules}
+    saved = {
+        name: sys.modules[name] for name in LINK_SERVER_MODULES.split() if name in sys.modules
+    }
     try:
         _built_dropped_built()
     finally:
@@ -60,7 +62,7 @@ def _built_dropped_built():
     now[0] = 1000
     service.serve()
     assert service.server is None
-    for name in LINK_SERVER_MODULES:
+    for name in LINK_SERVER_MODULES.split():
         assert name not in sys.modules, name
     console.incoming.append(b"#x")
     service.serve()
