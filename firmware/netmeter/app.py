@@ -1,9 +1,10 @@
 # The firmware's one orchestrating loop: poll the meter, take pulses, net, close, store.
+import json
 import time
 from binascii import hexlify
 
-from netmeter import checkpoint
 from netmeter import errlog as codes
+from netmeter.atomic import write_atomic
 from netmeter.errlog import ErrorLog
 from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
@@ -107,14 +108,15 @@ class App:
         self.errlog = ErrorLog(root + "/errors.log")
         capacity = cfg["capacity"] or getattr(hw, "record_capacity", None) or YEAR_15MIN
         self.store = RecordStore(root + "/records", self.device_id, capacity)
-        self.checkpoint_path = root + checkpoint.FILE
         self.checkpoint_ms = cfg["checkpoint_s"] * 1000
         self.last_checkpoint_ms = None
         self.trace = FrameTrace(TRACE_FRAMES)
         # Boot-only code (netmeter.heap.APP_BOOT_MODULES, forgotten after boot): open the
         # store, repairing what a cut left, then carry on from the checkpoint.
-        from netmeter.repair import note_open, open_store, recover
+        from netmeter.checkpoint import FILE, recover
+        from netmeter.repair import note_open, open_store
 
+        self.checkpoint_path = root + FILE
         note_open(self.errlog, open_store(self.store))
         self.acc = recover(self.checkpoint_path, self.store, netting, self.errlog)
         # Set by the host link (netmeter.linkdevice), kept here because the link service
@@ -208,12 +210,23 @@ class App:
             record.flags |= self.store.take_pending_flags()
         due = self.last_checkpoint_ms is None or t - self.last_checkpoint_ms >= self.checkpoint_ms
         if records or due:
-            checkpoint.save(self.checkpoint_path, self.acc, records, self.fault_point)
-            self.last_checkpoint_ms = t
+            self.checkpoint(t, records)
         for record in records:
             self.store.append(record)
             self.fault("after-append")
         self._note_drops(t)
+
+    def checkpoint(self, t, pending=()):
+        """Write the checkpoint file (netmeter.checkpoint states its format): the accumulator's
+        state and the closed records pending, not yet appended."""
+        self.fault("before-checkpoint")
+        state = {
+            "acc": self.acc.state(),
+            "pending": [hexlify(r.encode()).decode() for r in pending],
+        }
+        write_atomic(self.checkpoint_path, json.dumps(state).encode())
+        self.last_checkpoint_ms = t
+        self.fault("after-checkpoint")
 
     def _note_drops(self, t):
         """Put the store's drops for capacity in the error log."""

@@ -15,7 +15,7 @@ MAP_BOOT_MODULES = "shared.mapconfig"
 BOARD_BOOT_MODULES = "netmeter.pulseconfig boards.drivers.rs485 boards.drivers.irqpins"
 # Only building the app needs these: opening and repairing the store, carrying on from the
 # checkpoint, the netting core's builder (netmeter.app).
-APP_BOOT_MODULES = "netmeter.repair netmeter.netting"
+APP_BOOT_MODULES = "netmeter.repair netmeter.checkpoint netmeter.netting"
 # The link server (netmeter.linkservice builds it when a host first sends a frame and drops
 # it when the host goes quiet).
 LINK_SERVER_MODULES = (

@@ -1,19 +1,14 @@
 # What only boot (and a test) needs after a power cut: open the record store, finishing what
-# a cut interrupted and discarding a torn tail, check the chain across the tail, verify the
-# whole log on demand (a client of RecordStore's public surface, netmeter.store), and carry
-# the app on from its checkpoint (the file netmeter.checkpoint writes).
+# a cut interrupted and discarding a torn tail, check the chain across the tail, and verify
+# the whole log on demand. A client of RecordStore's public surface (netmeter.store).
 #
 # The running firmware does not keep this code: the app calls it while it is built and the
 # runner forgets the module after boot (netmeter.heap: its code lives in RAM when loaded
 # from .mpy). docs/storage.md states what open_store repairs and why that is safe.
-import json
 import os
 import struct
-from binascii import unhexlify
 
-from netmeter.atomic import read_atomic
 from netmeter.errlog import CHAIN, TORN_RECORD
-from netmeter.netting import make_accumulator
 from netmeter.store import StoreError, segment_name
 from shared.crc import crc32
 from shared.record import BODY_SIZE, SIZE, RecordError, chain_link, decode, record_link
@@ -127,6 +122,13 @@ def _size(path):
     return os.stat(path)[6]
 
 
+def _records_in(path, buf):
+    """Each whole record of a segment file into buf (reused), from its start."""
+    with open(path, "rb") as f:
+        while f.readinto(buf) == SIZE:
+            yield buf
+
+
 def _list_segments(store):
     """The first seqs of the store's segment files, oldest first, and the names of the stray
     .tmp files removed. Creates the store's directory if it is missing."""
@@ -162,7 +164,7 @@ def _cut_torn_tail(store, segs, removed):
         # a good one is damage, not a tear: it stays, and verify names it.
         valid = 0
         i = 0
-        for raw in store.read_segment(first, buf):
+        for raw in _records_in(store.segment_path(first), buf):
             i += 1
             if _crc_ok(raw):
                 valid = i
@@ -190,7 +192,7 @@ def _check_tail(store, segs, anchor, problems):
     else:
         prev_seq, prev_link = None, None
     check = _ChainCheck(prev_seq, prev_link, problems)
-    for raw in store.read_segment(segs[-1], bytearray(SIZE)):
+    for raw in _records_in(store.segment_path(segs[-1]), bytearray(SIZE)):
         check.feed(raw)
     check.finish()
 
@@ -208,7 +210,7 @@ def verify(store, from_seq=None):
     if start == first:
         link = store.anchor_link
     else:
-        raw = store.read_raw(start - 1)
+        raw = store.get(start - 1, raw=True)
         link = None if raw is None else record_link(raw)
     check = _ChainCheck(start - 1, link, problems)
     for _, raw in store.scan(start, bytearray(SIZE)):
@@ -224,31 +226,3 @@ def note_open(errlog, report):
         errlog.log(0, TORN_RECORD, "%d bytes" % report["torn_bytes"])
     for problem in report["problems"]:
         errlog.log(0, CHAIN, problem)
-
-
-# -- the app's checkpoint ---------------------------------------------------------------
-
-
-def recover(path, store, netting, errlog):
-    """Boot: the accumulator to run with (netmeter.netting, built from netting, the app's
-    netting config), carried on from the checkpoint at path after the records it held but
-    the store lacks are appended. When the store went on past the checkpoint (or lost its
-    tail), the store is trusted: a fresh accumulator goes on from it, and the error log
-    says so."""
-    acc = make_accumulator(netting)
-    payload = read_atomic(path)
-    if payload is None:
-        acc.seq = store.next_seq or 0
-        return acc
-    state = json.loads(payload)
-    acc.restore(state["acc"])
-    for raw in state["pending"]:
-        record = decode(unhexlify(raw))
-        if store.next_seq is None or record.seq == store.next_seq:
-            record.link = bytes(16)
-            store.append(record)
-    if store.next_seq is not None and store.next_seq != acc.seq:
-        errlog.log(0, CHAIN, "checkpoint seq %d, store %d" % (acc.seq, store.next_seq))
-        acc = make_accumulator(netting)
-        acc.seq = store.next_seq
-    return acc

@@ -104,12 +104,6 @@ class RecordStore:
     def segment_path(self, first_seq):
         return self.root + "/" + segment_name(first_seq)
 
-    def read_segment(self, first_seq, buf):
-        """Each whole record of the segment file into buf (reused), from its start."""
-        with open(self.segment_path(first_seq), "rb") as f:
-            while f.readinto(buf) == SIZE:
-                yield buf
-
     def read_record(self, first_seq, index, buf=None):
         """The raw record at index of segment first_seq into buf (self._buf); None if short."""
         buf = self._buf if buf is None else buf
@@ -121,13 +115,6 @@ class RecordStore:
         except OSError:
             pass
         return None
-
-    def read_raw(self, seq, buf=None):
-        """The raw stored record of seq into buf (self._buf); None if not stored."""
-        if not self._segs or not self._segs[0] <= seq < self._next:
-            return None
-        i = self._seg_index(seq)
-        return self.read_record(self._segs[i], seq - self._segs[i], buf)
 
     def rewrite_prefix(self, first_seq, n):
         """Keep the first n records of segment first_seq: copy them to NAME.tmp, then rename
@@ -409,10 +396,14 @@ class RecordStore:
                 return
             first, offset = nxt, 0
 
-    def get(self, seq):
-        """One stored record by seq (None if not stored)."""
-        raw = self.read_raw(seq)
-        return None if raw is None else decode(raw)
+    def get(self, seq, raw=False):
+        """One stored record by seq (None if not stored). raw=True: its 76 stored bytes as
+        they are, in a buffer the next read reuses."""
+        if not self._segs or not self._segs[0] <= seq < self._next:
+            return None
+        i = self._seg_index(seq)
+        buf = self.read_record(self._segs[i], seq - self._segs[i])
+        return buf if buf is None or raw else decode(buf)
 
     # -- acknowledgement and drops ----------------------------------------------------------
 
