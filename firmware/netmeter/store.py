@@ -299,7 +299,7 @@ class RecordStore:
             try:
                 self.rewrite_prefix(first, keep)
             except OSError:
-                pass  # open() will discard it as a torn tail
+                pass  # open_store will discard it as a torn tail
 
     def _make_room(self, seq, rotate):
         limit = self.capacity + self.segment_records - 1
