@@ -21,6 +21,7 @@ from host.deploy import _tool  # noqa: E402
 from host.history import History  # noqa: E402
 from host.sim.board import copy_tree_for_tests  # noqa: E402
 from host.sim.run import DAY0_UTC_MS, Simulation  # noqa: E402
+from netmeter.repair import open_store  # noqa: E402
 from netmeter.store import RecordStore  # noqa: E402
 from shared.record import SIZE, Record, genesis_link  # noqa: E402
 
@@ -37,7 +38,7 @@ CONFIG = {
 def write_records(root, n):
     """n chained records in the firmware's own segment files, ending before the sim's day 0."""
     store = RecordStore(str(root / "records"), DEVICE_ID, capacity=max(n, 35040))
-    store.open()
+    open_store(store)
     t0 = DAY0_UTC_MS // 1000 - 900 * n
     for i in range(n):
         store.append(

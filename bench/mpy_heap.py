@@ -81,7 +81,13 @@ def base():
 
 
 def boot():
-    from netmeter.runner import APP_BOOT_ONLY, BOOT_ONLY, CONFIG_MODULES, forget_modules
+    from netmeter import runner  # noqa: F401 - on a board main() runs from it: it stays loaded
+    from netmeter.heap import (
+        APP_BOOT_MODULES,
+        BOARD_BOOT_MODULES,
+        CONFIG_MODULES,
+        forget_modules,
+    )
 
     config = {"device_id": "heap-1", "poll_period_s": 15, "meter": {"MAP": "generic"}}
     config["netting"] = {"sources": ["registers", "power"], "billing": "registers"}
@@ -98,13 +104,13 @@ def boot():
     import boards.rp2_pico  # noqa: F401
     import netmeter.pulses  # noqa: F401 - the board's pulse driver needs it
 
-    forget_modules(BOOT_ONLY)
+    forget_modules(BOARD_BOOT_MODULES)
     from netmeter.app import App
 
     hw = hardware(S["root"], S["now"])
     app = App(hw, settings, regmap)
     regmap = None
-    forget_modules(APP_BOOT_ONLY)
+    forget_modules(APP_BOOT_MODULES)
     from netmeter.linkservice import make_link
 
     S["console"] = Console()
@@ -167,7 +173,7 @@ def validating(hold):
     """PUT_CONFIG's moment of most heap, which a note() after it cannot see (the device then
     forgets the validator at once): the validator's modules loaded beside the link server,
     a config validated. hold=False lets them go as the device does."""
-    from netmeter.runner import CONFIG_MODULES, forget_modules
+    from netmeter.heap import CONFIG_MODULES, forget_modules
 
     if hold:
         from shared.config import validate

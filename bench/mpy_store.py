@@ -1,7 +1,8 @@
 # Runs inside the MicroPython VM: the record store's costs. Phases (argv[1]):
 #   append DIR   us per append on the unix port's filesystem, then fill DIR to a year
-#   recover DIR  boot recovery (open: scan, torn-tail check, chain across the tail) and a
-#                full verify of a year, plus heap held and allocated (run under -X heapsize)
+#   recover DIR  boot recovery (netmeter.repair.open_store: scan, torn-tail check, chain
+#                across the tail) and a full verify of a year, plus heap held and allocated
+#                (run under -X heapsize)
 #   rp2day STAGED POLL_S HOST_S FAIL_S REJECT_S
 #                flash block operations per simulated day of the firmware itself (the real
 #                App: checkpoint policy, atomic writes, store, error log) on littlefs as the
@@ -23,8 +24,10 @@ def rec(seq):
 
 
 def phase_append(root):
+    from netmeter.repair import open_store
+
     store = RecordStore(root, "bench")
-    store.open()
+    open_store(store)
     n = 2000
     t = time.ticks_us()
     for seq in range(n):
@@ -49,13 +52,14 @@ def phase_append(root):
 
 
 def phase_recover(root):
-    import netmeter.recovery  # noqa: F401 - loaded first: the figure is open(), not compiling it
+    # Loaded after the store's modules, first: the figure is opening, not compiling it.
+    from netmeter.repair import open_store, verify
 
     gc.collect()
     before = gc.mem_alloc()
     t = time.ticks_us()
     store = RecordStore(root, "bench")
-    report = store.open()
+    report = open_store(store)
     dt = time.ticks_diff(time.ticks_us(), t)
     gc.collect()
     held = gc.mem_alloc() - before
@@ -66,7 +70,7 @@ def phase_recover(root):
     )
     print("store_heap_bytes %d" % held)
     t = time.ticks_us()
-    problems = store.verify()
+    problems = verify(store)
     dt = time.ticks_diff(time.ticks_us(), t)
     print("verify_ms %.0f problems %d" % (dt / 1000, len(problems)))
     store.append(rec(store.next_seq))  # the whole phase ran in the heap given by -X heapsize
@@ -186,11 +190,15 @@ def phase_rp2day(staged, poll_s, host_every_s, fail_every_s, reject_every_s):
     os.VfsLfs2.mkfs(dev, progsize=PICO_PROGSIZE)
     os.mount(os.VfsLfs2(dev, progsize=PICO_PROGSIZE), "/pico")
     config = {"poll_period_s": poll_s, "netting": {"interval_min": 15}, "device_id": "bench"}
+    config["board"] = "rp2_pico"
     deploy(staged, config)
+    from shared.config import resolve
+
+    settings, regmap = resolve(config)
     print("rp2_deploy_erases %d rp2_deploy_programs %d" % (dev.erases, dev.programs))
     print("rp2_used_blocks %d" % (PICO_BLOCKS - os.statvfs("/pico")[3]))
     hw = pico_hardware("/pico")
-    app = App(hw, config)
+    app = App(hw, settings, regmap)
     counter = Counter("/pico/" + COUNTER_FILE)
     t0_ms = T0 * 1000
     days = 3
@@ -211,13 +219,12 @@ def phase_rp2day(staged, poll_s, host_every_s, fail_every_s, reject_every_s):
     print("rp2_erases %d rp2_programs %d rp2_programmed %d" % (erases, programs, programmed))
     print("rp2_checkpoint_bytes %d" % os.stat("/pico/checkpoint.json")[6])
     print("rp2_records %d" % app.store.next_seq)
-    from boards.rp2_pico import RECORD_CAPACITY
     from netmeter.store import SEGMENT_RECORDS
     from shared.record import SIZE as RECORD_SIZE
 
     print(
         "rp2_capacity %d rp2_segment_records %d rp2_record_bytes %d"
-        % (RECORD_CAPACITY, SEGMENT_RECORDS, RECORD_SIZE)
+        % (settings["capacity"], SEGMENT_RECORDS, RECORD_SIZE)
     )
     # Reboots (a power cut, a reset): mount, the App's boot (recovery, store open), a poll.
     boots = 5
@@ -225,7 +232,7 @@ def phase_rp2day(staged, poll_s, host_every_s, fail_every_s, reject_every_s):
     for _ in range(boots):
         os.umount("/pico")
         os.mount(os.VfsLfs2(dev, progsize=PICO_PROGSIZE), "/pico")
-        app = App(pico_hardware("/pico"), config)
+        app = App(pico_hardware("/pico"), settings, regmap)
         app.feed(t0_ms + t_s * 1000, poll_result(t_s, False))
         t_s += poll_s
     print(

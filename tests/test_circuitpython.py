@@ -95,14 +95,15 @@ def test_boot_remounts_the_drive_for_the_firmware_which_counts_stores_and_answer
     # A store append on the board's hashlib (new() only), and a fresh store reads it back.
     from storetest import record
 
+    from netmeter.repair import open_store, verify
     from netmeter.store import RecordStore
 
     store = RecordStore(str(root / "records"), "feather-cp-1")
-    store.open()
+    open_store(store)
     stored = store.append(record(store.next_seq or 0))  # None: nothing stored yet
     again = RecordStore(str(root / "records"), "feather-cp-1")
-    again.open()
-    assert again.verify() == [] and list(again.records(stored.seq, True)) == [stored.encode()]
+    open_store(again)
+    assert verify(again) == [] and list(again.records(stored.seq, True)) == [stored.encode()]
     # The viper module was neither shipped nor imported.
     assert "netmeter.pulsecounter" not in sys.modules
 

@@ -14,6 +14,7 @@ from host.history import History
 from host.link import Link
 from host.sync import SyncError, sync
 from netmeter.link import LinkServer
+from netmeter.repair import open_store
 from netmeter.store import RecordStore
 from shared.record import COMM_ERROR, PARTIAL, Record, chain_link, decode
 
@@ -66,7 +67,7 @@ class StoreDevice:
 
 def make_store(root, n, start=0, segment_records=16, capacity=64):
     store = RecordStore(str(root), DEVICE_ID, capacity=capacity, segment_records=segment_records)
-    store.open()
+    open_store(store)
     add(store, n, start)
     return store
 

@@ -18,7 +18,8 @@ from host.sim.site import DAY_MS, HOUR_MS, MINUTE_MS, SiteConfig
 from shared.record import POWER_DOWN, SIZE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "firmware"))
-from netmeter.store import RecordStore  # noqa: E402 - the firmware's own store, on CPython
+from netmeter.repair import open_store, verify  # noqa: E402 - the firmware's own, on CPython
+from netmeter.store import RecordStore  # noqa: E402
 
 UJ_PER_WH = 3_600_000_000
 POLL_MS = 30_000
@@ -102,8 +103,8 @@ def tortured(tmp_path_factory):
         sim.run(DAY_MS, POLL_MS)
         final = raw_records(board_dir)
         store = RecordStore(str(board_dir / "records"), "unix_sim")
-        report = store.open()
-        problems = store.verify()
+        report = open_store(store)
+        problems = verify(store)
         records = sim.records()
     wall = time.monotonic() - started
     return {

@@ -13,8 +13,6 @@ from shared.port import ticks_diff, ticks_us
 from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
 from shared.regmap import RegisterMap, mwh_per_count
 
-CHECKPOINT = "/checkpoint.json"
-
 
 class App:
     """Runs on any board: hw gives pulses, rs485, watchdog, clock and fs_root. settings are
@@ -34,10 +32,6 @@ class App:
             netting["register_mwh_per_count"] = mwh_per_count(energy)
             netting["register_wrap_bits"] = None if energy.is_float else energy.bits
         self.uses_power = "power" in netting["sources"]
-        self.netting_config = netting
-        from netmeter.netting import make_accumulator  # boot only: forgotten after boot
-
-        self.acc = make_accumulator(netting)
         # The master times silences by the line's baud.
         master = RtuMaster(cfg["rs485"]["baud"], cfg["timeout_ms"] * 1000, cfg["retries"])
         # Keep only the polled quantities: the rest of the map would stay in the heap unused.
@@ -58,15 +52,21 @@ class App:
         self.device_id = cfg["device_id"] or getattr(hw, "device_id", None) or hw.name
         self.errlog = ErrorLog(root + "/errors.log")
         self.store = RecordStore(root + "/records", self.device_id, cfg["capacity"])
-        self.checkpoint_path = root + CHECKPOINT
         self.checkpoint_ms = cfg["checkpoint_s"] * 1000
         self.last_checkpoint_ms = None
         self.trace = FrameTrace(hw.rs485.baud)  # whole frames on the meter's line
-        # Boot-only code (the runner forgets it after boot): open the store, then carry on.
-        from netmeter.recovery import note_open, recover
+        # Boot-only code (netmeter.heap.APP_BOOT_MODULES, forgotten after boot): open the
+        # store, repairing what a cut left, then carry on from the checkpoint.
+        from netmeter.checkpoint import FILE, recover
+        from netmeter.repair import note_open, open_store
 
-        note_open(self, self.store.open())
-        recover(self)
+        self.checkpoint_path = root + FILE
+        note_open(self.errlog, open_store(self.store))
+        self.acc = recover(self.checkpoint_path, self.store, netting, self.errlog)
+        # Set by the host link (netmeter.linkdevice), kept here because the link service
+        # drops its device when the host goes quiet.
+        self.acked = -1  # the host's last ack since boot, for INFO
+        self.config_pending = False  # a new config.json waits for the next boot
         self._ticks = ticks_us
         self._last_ticks = self._ticks()
         self._mono_us = 0
@@ -160,6 +160,8 @@ class App:
         self._note_drops(t)
 
     def checkpoint(self, t, pending=()):
+        """Write the checkpoint file (netmeter.checkpoint states its format): the accumulator's
+        state and the closed records pending, not yet appended."""
         self.fault("before-checkpoint")
         state = {
             "acc": self.acc.state(),

@@ -1,6 +1,8 @@
 # The app's side of the host link: the LinkDevice (netmeter.link) over a running App.
 import json
 
+from netmeter import heap
+
 FIRMWARE_VERSION = "0.1.0"
 KEY_FILE = "link.key"  # hex, written by the installer (host link-key / mpremote fs cp)
 COUNTER_FILE = "link.counter"
@@ -18,9 +20,6 @@ class AppDevice:
         self.hw = hw
         self.config = config
         self.root = root
-        # Kept on the app: the link service drops this device when the host goes quiet.
-        self.config_pending = getattr(app, "config_pending", False)
-        self._acked = getattr(app, "acked", -1)  # the host's last ack since boot, for INFO
 
     def seq_range(self):
         store = self.app.store
@@ -40,7 +39,8 @@ class AppDevice:
     def ack(self, upto_seq):
         store = self.app.store
         store.ack(upto_seq)
-        self._acked = self.app.acked = max(self._acked, upto_seq)
+        app = self.app
+        app.acked = max(app.acked, upto_seq)  # on the app: this device goes when the host does
         return store.first_seq
 
     def info(self):
@@ -53,12 +53,12 @@ class AppDevice:
             "board": self.hw.name,
             "device_id": self.app.device_id,
             "config_hash": config_hash(self.config),
-            "config_pending": self.config_pending,
+            "config_pending": self.app.config_pending,
             "clock_ms": clock.now_ms(),
             "clock_set": bool(clock.is_set),
             "first_seq": first,
             "next_seq": next_seq,
-            "acked": self._acked,
+            "acked": self.app.acked,
             "link_port": getattr(getattr(self.hw, "console", None), "name", "console"),
             "config_state": self.app.config_state,
         }
@@ -101,7 +101,7 @@ class AppDevice:
 
         replace_file(self.root + "/" + CONFIG_FILE, json.dumps(cfg).encode())
         # The app is built at boot: the new config applies at the next one.
-        self.config_pending = self.app.config_pending = True
+        self.app.config_pending = True
 
     def set_time(self, unix_ms):
         clock = self.hw.clock
@@ -143,16 +143,13 @@ def load_key(path):
         return None
 
 
-# Validating a config loads netmeter.runner.CONFIG_MODULES: a PUT_CONFIG is rare, so their
+# Validating a config loads netmeter.heap.CONFIG_MODULES: a PUT_CONFIG is rare, so their
 # heap is given back at once.
 def _validate(cfg):
-    from netmeter.runner import CONFIG_MODULES
     from shared.config import validate
 
     try:
         validate(cfg)
     finally:
         validate = None
-        from netmeter.runner import forget_modules
-
-        forget_modules(CONFIG_MODULES)
+        heap.forget_modules(heap.CONFIG_MODULES)

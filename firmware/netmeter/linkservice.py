@@ -6,16 +6,8 @@
 from shared.port import ticks_diff
 from shared.port import ticks_ms as port_ticks_ms
 
-# What building the server imports; forgotten again when the server is dropped.
-SERVER_MODULES = (
-    "netmeter.link",
-    "netmeter.linkdevice",
-    "shared.frame",
-    "shared.linkproto",
-    "shared.auth",
-    "shared.confighash",
-    "shared.config",
-)
+from netmeter import heap
+
 IDLE_MS = 60000
 
 
@@ -71,11 +63,9 @@ class LinkService:
 
     def drop_server(self):
         """Give the server's heap back: the server, its buffers and its modules' code."""
-        from netmeter.runner import forget_modules
-
         self.stats = self.server.stats
         self.server = None
-        forget_modules(SERVER_MODULES)
+        heap.forget_modules(heap.LINK_SERVER_MODULES)
 
 
 def make_link(app, hw, config, root=None, console=None):

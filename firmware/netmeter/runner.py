@@ -4,33 +4,9 @@
 # board boots a safe mode (netmeter.safemode: link up, no polling) that says why in
 # INFO/STATUS, so `host config push` can fix it.
 import gc
-import sys
 
+from netmeter import heap
 from shared.port import sleep_ms
-
-# Modules that making the settings loads (the schema and its sections, the meter map's
-# builder); forgotten once the settings and the register map are made.
-CONFIG_MODULES = (
-    "netmeter.bootconfig",
-    "shared.config",
-    "shared.configboards",
-    "shared.configcheck",
-    "shared.confignetting",
-    "shared.configpulses",
-    "shared.mapconfig",
-)
-# Modules only a board's build() needs (wiring helpers, the S0 words its values came from);
-# forgotten after it. A module whose objects live on (DeRs485 on rp2) stays in the heap but
-# costs nothing more.
-BOOT_ONLY = ("boards.drivers.rs485", "boards.drivers.irqpins", "shared.s0")
-# Modules only building the app needs (opening the store, the checkpoint, the netting core's
-# builder and its defaults); forgotten after it.
-APP_BOOT_ONLY = (
-    "netmeter.recovery",
-    "netmeter.netting",
-    "shared.config",
-    "shared.configcheck",
-)
 
 CONFIG_FILE = "config.json"
 
@@ -42,30 +18,19 @@ def run_forever(app, hw, idle_ms=5):
             sleep_ms(idle_ms)
 
 
-def forget_modules(names):
-    """Let the GC take back modules no longer needed (their code lives in RAM): out of
-    sys.modules and off their package, which an import also binds them to."""
-    for name in names:
-        sys.modules.pop(name, None)
-        package, _, leaf = name.rpartition(".")
-        parent = sys.modules.get(package)
-        if parent is not None and hasattr(parent, leaf):
-            delattr(parent, leaf)
-    gc.collect()
-
-
 def main(config_path=CONFIG_FILE):
     from netmeter.bootconfig import boot_settings, keep_when_closed, last_good_path, note_state
 
     settings, regmap, config, state = boot_settings(config_path)
     good_path = last_good_path(config_path)
-    forget_modules(CONFIG_MODULES)  # what is still held here goes when it is dropped below
+    # What is still held here goes when it is dropped below.
+    heap.forget_modules(heap.CONFIG_MODULES)
     import boards
 
     board = boards.load(settings["board"])
     hw = board.build(settings)
     board = None
-    forget_modules(BOOT_ONLY)
+    heap.forget_modules(heap.BOARD_BOOT_MODULES)
     app = None
     if regmap is not None:
         try:
@@ -73,7 +38,7 @@ def main(config_path=CONFIG_FILE):
         except Exception as exc:  # noqa: BLE001 - the board must stay reachable
             state = "safe: app did not start: %s: %s" % (type(exc).__name__, exc)
         regmap = None  # the app keeps the quantities it polls; the rest of the map can go
-        forget_modules(APP_BOOT_ONLY)
+        heap.forget_modules(heap.APP_BOOT_MODULES)
     if app is None:
         from netmeter.safemode import SafeApp
 
@@ -111,7 +76,7 @@ def run(app, hw, config):
         # watchdog is fed through the maintenance window (docs/maintenance.md).
         watchdog, periodic = hw.watchdog, getattr(hw, "periodic", None)
         app = hw = loop = None
-        release_firmware()
+        heap.release_firmware()
         from netmeter.maintenance import enter
 
         enter(watchdog, periodic)
@@ -125,11 +90,3 @@ def run(app, hw, config):
         app = loop = None
         gc.collect()
         run(safe, hw, config)
-
-
-def release_firmware():
-    """Forget the firmware's modules so the GC can take their code and state back."""
-    for name in list(sys.modules):
-        if name == "main" or name.split(".")[0] in ("netmeter", "shared", "boards"):
-            sys.modules.pop(name, None)
-    gc.collect()

@@ -2,7 +2,9 @@
 # in segment files on the board's filesystem, safe against a power cut at any instant.
 #
 # docs/storage.md states the file layout, what the chain hashes and the invariants that
-# the code below keeps; tests/dual/test_store.py proves them on both runtimes.
+# the code below keeps; tests/dual/test_store.py proves them on both runtimes. Opening a
+# store after a boot (finishing what a cut interrupted) and verifying its chain are
+# netmeter.repair's: boot-only code, a client of the public surface below.
 import os
 import struct
 
@@ -37,7 +39,8 @@ class StoreError(Exception):
     pass
 
 
-def _seg_name(first_seq):
+def segment_name(first_seq):
+    """The file name of the segment whose first record is first_seq."""
     return "%010d.seg" % first_seq
 
 
@@ -90,26 +93,39 @@ class RecordStore:
         self._events = []
         self._opened = False
 
-    # -- paths and small reads -------------------------------------------------------------
+    # -- segments: what repair and reading use ------------------------------------------
 
-    def _path(self, first_seq):
-        return self.root + "/" + _seg_name(first_seq)
+    def segment_path(self, first_seq):
+        return self.root + "/" + segment_name(first_seq)
 
-    def _read_into(self, f, buf):
-        n = f.readinto(buf)
-        return n == SIZE
-
-    def _read_at(self, first_seq, index, buf=None):
+    def read_record(self, first_seq, index, buf=None):
         """The raw record at index of segment first_seq into buf (self._buf); None if short."""
         buf = self._buf if buf is None else buf
         try:
-            with open(self._path(first_seq), "rb") as f:
+            with open(self.segment_path(first_seq), "rb") as f:
                 f.seek(index * SIZE)
-                if self._read_into(f, buf):
+                if f.readinto(buf) == SIZE:
                     return buf
         except OSError:
             pass
         return None
+
+    def rewrite_prefix(self, first_seq, n):
+        """Keep the first n records of segment first_seq: copy them to NAME.tmp, then rename
+        it over the segment (n == 0 removes it). A cut leaves the segment untouched (plus a
+        .tmp that repair removes) or the new file."""
+        path = self.segment_path(first_seq)
+        if n == 0:
+            os.remove(path)
+            return
+        tmp = path + ".tmp"
+        buf = self._buf
+        with open(path, "rb") as src:
+            with open(tmp, "wb") as dst:
+                for _ in range(n):
+                    src.readinto(buf)
+                    dst.write(buf)
+        os.rename(tmp, path)
 
     def _seg_count(self, i):
         if i == len(self._segs) - 1:
@@ -118,9 +134,11 @@ class RecordStore:
 
     def _last_link_of(self, i):
         """Stored link of the last record of segment i."""
-        raw = self._read_at(self._segs[i], self._seg_count(i) - 1)
+        raw = self.read_record(self._segs[i], self._seg_count(i) - 1)
         if raw is None:
-            raise StoreError("segment %s: cannot read its last record" % _seg_name(self._segs[i]))
+            raise StoreError(
+                "segment %s: cannot read its last record" % segment_name(self._segs[i])
+            )
         return record_link(raw)
 
     # -- persisted state (ack point, chain anchor, pending drop flag) ----------------------
@@ -128,20 +146,22 @@ class RecordStore:
     def _state_path(self):
         return self.root + "/state"
 
-    def _load_state(self):
+    def load_state(self):
+        """Read the persisted state (ack point, anchor, pending drop). Returns its anchor seq
+        (the first seq kept), or None when there is no whole state, and then nothing changes."""
         payload = read_atomic(self._state_path())
         if payload is None or len(payload) != struct.calcsize(_STATE):
-            return False
+            return None
         v = struct.unpack(_STATE, payload)
         if v[0] != _STATE_VERSION:
-            return False
+            return None
         self._ack_next = v[1]
         self._anchor_seq = v[2]
         self._flag_seq = v[3]
         self.dropped_total = v[4]
         self.last_drop = None if v[5] == _NONE else (v[5], v[6])
         self._anchor_link = bytes(v[7])
-        return True
+        return self._anchor_seq
 
     def _save_state(self):
         drop = self.last_drop or (_NONE, _NONE)
@@ -160,32 +180,26 @@ class RecordStore:
             ),
         )
 
-    # -- open and recovery ------------------------------------------------------------------
+    # -- resuming after a boot -----------------------------------------------------------------
 
-    def open(self):
-        """Scan the directory, finish an interrupted deletion, discard a torn tail record and
-        check the chain across the tail. Returns {records, first_seq, next_seq, torn_bytes,
-        removed, problems}. The code is netmeter.recovery's: boot-only, forgotten after boot."""
-        from netmeter.recovery import open_store
-
-        return open_store(self)
-
-    def _rewrite_prefix(self, path, nbytes):
-        """Keep the first nbytes of path: copy them to path.tmp, then rename it over path.
-        A cut leaves path untouched (plus a .tmp that open removes) or the new file."""
-        if nbytes == 0:
-            os.remove(path)
-            return
-        tmp = path + ".tmp"
-        buf = self._buf
-        with open(path, "rb") as src:
-            with open(tmp, "wb") as dst:
-                left = nbytes
-                while left:
-                    src.readinto(buf)
-                    dst.write(buf)
-                    left -= SIZE
-        os.rename(tmp, path)
+    def resume(self, segs, tail_n):
+        """Take up the log as repair left it (after load_state): segs, the first seqs of the
+        segment files oldest first, every one whole, and tail_n (>= 1) records in the newest. The
+        head is the newest record's stored link; appending is allowed from here on."""
+        self._segs = segs
+        if segs:
+            self._tail_n = tail_n
+            self._next = segs[-1] + tail_n
+            self._head = self._last_link_of(len(segs) - 1)
+            self._anchor_seq = segs[0]
+        else:
+            self._tail_n = 0
+            if self._anchor_seq is not None:  # everything kept was deleted: go on from it
+                self._next = self._anchor_seq
+                self._head = self._anchor_link
+        if self._flag_seq and self._next is not None and self._next > self._flag_seq:
+            self._flag_seq = 0  # the flagged record is already stored
+        self._opened = True
 
     # -- the public state --------------------------------------------------------------------
 
@@ -224,7 +238,7 @@ class RecordStore:
     def append(self, record):
         """Chain, encode and write one record (one write call); returns it with link set."""
         if not self._opened:
-            raise StoreError("open() the store before appending")
+            raise StoreError("open_store() the store before appending")
         if self._next is not None and record.seq != self._next:
             raise StoreError(
                 "record seq %d does not follow the stored head (next is %d)"
@@ -241,16 +255,17 @@ class RecordStore:
         data[LINK_AT:BODY_SIZE] = link
         struct.pack_into("<I", data, BODY_SIZE, crc32(memoryview(data)[:BODY_SIZE]))
         if rotate:
-            path, mode = self._path(record.seq), "wb"
+            first, mode = record.seq, "wb"
         else:
-            path, mode = self._path(self._segs[-1]), "ab"
+            first, mode = self._segs[-1], "ab"
+        path = self.segment_path(first)
         try:
             with open(path, mode) as f:
                 n = f.write(data)
             if n != SIZE:
                 raise OSError(28)
         except OSError:
-            self._after_failed_write(path, rotate)
+            self._after_failed_write(first, rotate)
             raise
         if rotate:
             self._segs.append(record.seq)
@@ -267,18 +282,18 @@ class RecordStore:
             self._delete_acked()
         return record
 
-    def _after_failed_write(self, path, rotated):
+    def _after_failed_write(self, first, rotated):
         # A write that failed may have left part of the record: cut it off again now, so
         # the next append does not land behind garbage.
-        size = _size(path)
+        size = _size(self.segment_path(first))
         if size < 0:
             return
-        keep = 0 if rotated else self._tail_n * SIZE
-        if size != keep:
+        keep = 0 if rotated else self._tail_n
+        if size != keep * SIZE:
             try:
-                self._rewrite_prefix(path, keep)
+                self.rewrite_prefix(first, keep)
             except OSError:
-                pass  # open() will discard it as a torn tail
+                pass  # open_store will discard it as a torn tail
 
     def _make_room(self, seq, rotate):
         limit = self.capacity + self.segment_records - 1
@@ -310,7 +325,7 @@ class RecordStore:
         self._anchor_seq = self._segs[n] if n < len(self._segs) else self._next
         self._save_state()
         for first in self._segs[:n]:
-            os.remove(self._path(first))
+            os.remove(self.segment_path(first))
         self._segs = self._segs[n:]
         if not self._segs:
             self._tail_n = 0
@@ -332,7 +347,7 @@ class RecordStore:
         """Stored records from from_seq on, oldest first, streamed one at a time (one 76-byte
         buffer). raw=True yields the 76 stored bytes as they are (a damaged one included);
         otherwise Records, and a damaged record raises StoreError naming its seq."""
-        for seq, buf in self._scan(from_seq, bytearray(SIZE)):
+        for seq, buf in self.scan(from_seq, bytearray(SIZE)):
             if raw:
                 yield bytes(buf)
             else:
@@ -342,7 +357,7 @@ class RecordStore:
                     raise StoreError("seq %d: %s" % (seq, exc))
                 yield rec
 
-    def _scan(self, from_seq, buf):
+    def scan(self, from_seq, buf):
         """(position seq, buf) for each stored record from from_seq; buf is reused."""
         if not self._segs:
             return
@@ -354,14 +369,14 @@ class RecordStore:
         offset = from_seq - first
         while True:
             try:
-                f = open(self._path(first), "rb")
+                f = open(self.segment_path(first), "rb")
             except OSError:
                 f = None  # deleted by an ack while we were reading: go on to the next
             if f is not None:
                 with f:
                     f.seek(offset * SIZE)
                     seq = first + offset
-                    while self._read_into(f, buf):
+                    while f.readinto(buf) == SIZE:
                         yield seq, buf
                         seq += 1
             # A segment is read to its end (even if damage made it longer or shorter), then
@@ -375,21 +390,14 @@ class RecordStore:
                 return
             first, offset = nxt, 0
 
-    def get(self, seq):
-        """One stored record by seq (None if not stored)."""
+    def get(self, seq, raw=False):
+        """One stored record by seq (None if not stored). raw=True: its 76 stored bytes as
+        they are, in a buffer the next read reuses."""
         if not self._segs or not self._segs[0] <= seq < self._next:
             return None
         i = self._seg_index(seq)
-        raw = self._read_at(self._segs[i], seq - self._segs[i])
-        return None if raw is None else decode(raw)
-
-    def verify(self, from_seq=None):
-        """Walk the log from from_seq (default: the first stored record), streaming, and
-        return a list of problems, each naming a seq; [] when the chain is whole
-        (netmeter.recovery)."""
-        from netmeter.recovery import verify
-
-        return verify(self, from_seq)
+        buf = self.read_record(self._segs[i], seq - self._segs[i])
+        return buf if buf is None or raw else decode(buf)
 
     # -- acknowledgement and drops ----------------------------------------------------------
 

@@ -117,17 +117,42 @@ def test_an_accepted_config_is_written_and_the_validation_code_given_back():
     import sys
 
     import shared
+    from netmeter.heap import CONFIG_MODULES
     from netmeter.linkdevice import AppDevice
-    from netmeter.runner import CONFIG_MODULES
 
     hw = hardware()
     app = make(hw, CONFIG)
     device = AppDevice(app, hw, {"board": "unix_sim"}, hw.fs_root)
     device.put_config({"poll_period_s": 2, "meter": {"MAP": "generic"}})
     assert app.config_pending and "config.json" in os.listdir(hw.fs_root)
-    for name in CONFIG_MODULES:
+    for name in CONFIG_MODULES.split():
         assert name not in sys.modules, name  # a PUT_CONFIG is rare: its code is not kept
     assert not hasattr(shared, "config") and not hasattr(shared, "mapconfig")
+
+
+def test_the_boot_only_code_is_forgotten_after_the_app_is_built_and_it_runs_without():
+    import sys
+
+    from netmeter import heap
+
+    app = make(hardware(), CONFIG)
+    names = heap.APP_BOOT_MODULES.split()
+    assert all(name in sys.modules for name in names)  # the app used them
+    saved = {name: sys.modules[name] for name in names}
+    heap.forget_modules(heap.APP_BOOT_MODULES)
+    try:
+        for name in names:
+            package, _, leaf = name.rpartition(".")
+            assert name not in sys.modules and not hasattr(sys.modules[package], leaf), name
+        for t in range(0, 2 * 60000 + 1, 10000):
+            app.feed(T0 + t, result(POWER))
+        assert [r.seq for r in stored(app)] == [0, 1]
+        assert "netmeter.repair" not in sys.modules  # running never loads it back
+    finally:
+        sys.modules.update(saved)  # other tests hold these modules' functions
+        for name, module in saved.items():
+            package, _, leaf = name.rpartition(".")
+            setattr(sys.modules[package], leaf, module)
 
 
 def test_a_link_failure_goes_to_the_error_log():

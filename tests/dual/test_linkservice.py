@@ -2,7 +2,8 @@
 # dropped, with its modules, after a quiet spell; a new frame builds it again.
 import sys
 
-from netmeter.linkservice import SERVER_MODULES, LinkService
+from netmeter.heap import LINK_SERVER_MODULES
+from netmeter.linkservice import LinkService
 
 
 class FakeConsole:
@@ -27,7 +28,9 @@ class FakeServer:
 
 
 def test_server_built_on_marker_dropped_when_idle_and_built_again():
-    saved = {name: sys.modules[name] for name in SERVER_MODULES if name in sys.modules}
+    saved = {
+        name: sys.modules[name] for name in LINK_SERVER_MODULES.split() if name in sys.modules
+    }
     try:
         _built_dropped_built()
     finally:
@@ -59,7 +62,7 @@ def _built_dropped_built():
     now[0] = 1000
     service.serve()
     assert service.server is None
-    for name in SERVER_MODULES:
+    for name in LINK_SERVER_MODULES.split():
         assert name not in sys.modules, name
     console.incoming.append(b"#x")
     service.serve()

@@ -15,6 +15,7 @@ from storetest import (
 )
 
 from dualtest import raises
+from netmeter.repair import open_store, verify
 from netmeter.store import RecordStore, StoreError
 from shared.crc import crc32
 from shared.record import RECORDS_DROPPED, SIZE, chain_link, decode, genesis_link
@@ -24,7 +25,7 @@ def opened(root, **kw):
     kw.setdefault("segment_records", 4)
     kw.setdefault("capacity", 1000)
     store = RecordStore(root, "meter-7", **kw)
-    report = store.open()
+    report = open_store(store)
     return store, report
 
 
@@ -55,7 +56,7 @@ def test_append_iterate_and_rotate_into_segments_named_by_first_seq():
         got = list(store.records())
         assert [r.seq for r in got] == list(range(10))
         assert got[3] == store.get(3) and got[3].a_plus == 1003
-        assert store.verify() == []
+        assert verify(store) == []
     finally:
         rmtree(root)
 
@@ -74,7 +75,7 @@ def test_chain_is_sha256_of_previous_link_and_first_56_bytes_across_reopen_and_r
             link = sha256(link + raw[:56]).digest()[:16]
             assert raw[56:72] == link
         assert store.head_link == link
-        assert store.verify() == []
+        assert verify(store) == []
         # the link commits to every byte before it, seq included
         raw = next(store.records(3, raw=True))
         base = chain_link(b"\x00" * 16, raw)
@@ -122,7 +123,7 @@ def test_torn_last_record_is_discarded_and_the_next_append_continues_seq_and_cha
         assert report["torn_bytes"] == 30 and report["records"] == 5
         assert store.next_seq == 5 and report["problems"] == []
         fill(store, 5, 6)
-        assert seqs(store) == list(range(7)) and store.verify() == []
+        assert seqs(store) == list(range(7)) and verify(store) == []
     finally:
         rmtree(root)
 
@@ -139,7 +140,7 @@ def test_garbage_behind_the_last_record_is_discarded():
         assert report["torn_bytes"] == 200 and store.next_seq == 6 and store.head_link == head
         assert os.stat(path)[6] == 2 * SIZE
         fill(store, 6, 9)
-        assert store.verify() == []
+        assert verify(store) == []
     finally:
         rmtree(root)
 
@@ -156,7 +157,7 @@ def test_a_new_segment_cut_before_its_first_record_is_whole_is_removed():
         assert "0000000008.seg" in report["removed"] and "0000000004.seg.tmp" in report["removed"]
         assert names(root) == ["0000000000.seg", "0000000004.seg"]
         fill(store, 8, 8)
-        assert store.verify() == []
+        assert verify(store) == []
     finally:
         rmtree(root)
 
@@ -171,11 +172,11 @@ def test_an_edited_byte_is_named_by_seq_with_or_without_a_fixed_crc():
         at = 1 * SIZE + 48  # pulses_import of record 5
         data[at] ^= 0x10
         write_bytes(path, bytes(data))
-        assert store.verify() == ["seq 5: CRC mismatch (damaged record)"]
+        assert verify(store) == ["seq 5: CRC mismatch (damaged record)"]
         resealed = data[:SIZE] + reseal(data[SIZE : 2 * SIZE]) + data[2 * SIZE :]
         write_bytes(path, bytes(resealed))
         assert decode(bytes(resealed[SIZE : 2 * SIZE])).pulses_import == 12 ^ 0x10
-        problems = store.verify()
+        problems = verify(store)
         assert problems == [
             "seq 5: link does not follow seq 4 (edited, inserted or deleted record)"
         ], problems
@@ -191,11 +192,11 @@ def test_a_deleted_record_is_named():
         path = seg_path(root, 4)
         data = read_bytes(path)
         write_bytes(path, data[:SIZE] + data[2 * SIZE :])  # record 5 removed
-        problems = store.verify()
+        problems = verify(store)
         assert "seq gap 5 (record missing)" in problems, problems
         assert "seq 6: link does not follow seq 4 (edited, inserted or deleted record)" in problems
         # from any start the rest of the chain still checks
-        assert store.verify(from_seq=8) == []
+        assert verify(store, from_seq=8) == []
     finally:
         rmtree(root)
 
@@ -211,7 +212,7 @@ def test_an_inserted_forged_record_with_a_good_crc_is_named():
         path = seg_path(root, 4)
         data = read_bytes(path)
         write_bytes(path, data[: 2 * SIZE] + forged.encode() + data[2 * SIZE :])
-        problems = store.verify()
+        problems = verify(store)
         assert "seq 6: follows seq 6 (inserted or duplicated record)" in problems, problems
         assert "seq 6: link does not follow seq 6 (edited, inserted or deleted record)" in problems
         # In the tail, open() keeps the forged record (its CRC is good) and reports it.
@@ -229,6 +230,33 @@ def test_an_inserted_forged_record_with_a_good_crc_is_named():
         rmtree(root)
 
 
+def test_a_segment_left_empty_by_a_cut_is_removed_and_the_chain_goes_on():
+    # A cut right after a rotation created the new segment file, before any byte of it.
+    root = fresh_dir("store")
+    try:
+        store, _ = opened(root)
+        fill(store, 0, 7)  # segments 0 and 4, both full
+        write_bytes(seg_path(root, 8), b"")
+        store, report = opened(root)
+        assert report["removed"] == ["0000000008.seg"] and report["torn_bytes"] == 0
+        assert store.next_seq == 8 and report["problems"] == []
+        fill(store, 8, 9)
+        assert seqs(store) == list(range(10)) and verify(store) == []
+    finally:
+        rmtree(root)
+    root = fresh_dir("store")
+    try:  # the very first segment: the chain starts at the genesis link
+        write_bytes(seg_path(root, 0), b"")
+        store, report = opened(root)
+        assert report["removed"] == ["0000000000.seg"] and store.next_seq is None
+        fill(store, 0, 1)
+        assert verify(store) == [] and store.get(0).link == chain_link(
+            genesis_link("meter-7"), read_bytes(seg_path(root, 0))[:56]
+        )
+    finally:
+        rmtree(root)
+
+
 def test_ack_deletes_only_segments_whose_records_are_all_acknowledged():
     root = fresh_dir("store")
     try:
@@ -242,9 +270,9 @@ def test_ack_deletes_only_segments_whose_records_are_all_acknowledged():
         assert names(root) == ["0000000012.seg"]
         assert store.ack(13) == 0  # the segment being filled is never deleted
         assert store.ack(99) == 0 and store.acked_seq == 13  # capped at the head
-        assert store.verify() == []
+        assert verify(store) == []
         store, report = opened(root)  # the ack point and the chain anchor persist
-        assert store.acked_seq == 13 and report["problems"] == [] and store.verify() == []
+        assert store.acked_seq == 13 and report["problems"] == [] and verify(store) == []
         fill(store, 14, 16)  # rotation: segment 12 still holds unacked 14 and 15
         assert names(root) == ["0000000012.seg", "0000000016.seg"]
         assert store.ack(15) == 4 and names(root) == ["0000000016.seg"]
@@ -263,7 +291,7 @@ def test_an_ack_cut_between_state_and_deletion_is_finished_on_open():
         write_bytes(seg_path(root, 0), kept)  # as if the cut came before the remove
         store, report = opened(root)
         assert report["removed"] == ["0000000000.seg"] and report["problems"] == []
-        assert seqs(store) == list(range(4, 10)) and store.verify() == []
+        assert seqs(store) == list(range(4, 10)) and verify(store) == []
     finally:
         rmtree(root)
 
@@ -284,7 +312,7 @@ def test_a_full_store_drops_its_oldest_segment_and_flags_the_next_record():
         assert store.append(nxt).flags & RECORDS_DROPPED
         assert store.append(record(13)).flags & RECORDS_DROPPED == 0
         assert store.first_seq == 4 and store.count == 10 and store.dropped_total == 4
-        assert store.verify() == []
+        assert verify(store) == []
         # after acks, a drop for room counts only what the host never had
         store.ack(9)
         fill(store, 14, 17)
@@ -314,4 +342,4 @@ def test_bad_configuration_is_refused():
     assert "segment_records" in str(exc)
     raises(ValueError, RecordStore, "/nowhere", "x", genesis=b"short")
     store = RecordStore("/nowhere", "x")
-    assert "open()" in str(raises(StoreError, store.append, record(0)))
+    assert "open_store()" in str(raises(StoreError, store.append, record(0)))

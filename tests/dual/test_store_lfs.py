@@ -7,6 +7,7 @@ import os
 from storetest import RamBlockDevice, record
 
 from dualtest import RUNTIME
+from netmeter.repair import open_store, verify
 from netmeter.store import RecordStore
 from shared.record import RECORDS_DROPPED
 
@@ -30,7 +31,7 @@ def base_image():
     os.VfsLfs2.mkfs(dev)
     mount(dev.data)
     store = RecordStore(MOUNT + "/records", "lfs", **KW)
-    store.open()
+    open_store(store)
     for seq in range(PRELOAD):
         store.append(record(seq))
     os.umount(MOUNT)
@@ -56,10 +57,10 @@ def workload(store, log):
 
 def check_after_cut(n, log):
     store = RecordStore(MOUNT + "/records", "lfs", **KW)
-    report = store.open()
+    report = open_store(store)
     where = "cut after %d block ops during %r" % (n, log["attempt"])
     assert report["problems"] == [], (where, report)
-    assert store.verify() == [], (where, store.verify())
+    assert verify(store) == [], (where, verify(store))
     stored = [r.seq for r in store.records()]
     last_done = log["appended"][-1] if log["appended"] else PRELOAD - 1
     # the record being written when the power went is there whole or not at all
@@ -83,7 +84,7 @@ def check_after_cut(n, log):
         assert pending or [s for s in flagged if s > store.last_drop[1]], (where, flagged)
     # and the log goes on: the next append continues seq and chain
     store.append(record(store.next_seq))
-    assert store.verify() == [], where
+    assert verify(store) == [], where
 
 
 def test_no_record_is_lost_or_torn_by_a_power_cut_at_any_block_operation():
@@ -97,7 +98,7 @@ def test_no_record_is_lost_or_torn_by_a_power_cut_at_any_block_operation():
         log = {"appended": [], "dropped": [], "ack_tried": -1, "attempt": None}
         store = RecordStore(MOUNT + "/records", "lfs", **KW)
         try:
-            store.open()
+            open_store(store)
             workload(store, log)
         except OSError:
             pass
