@@ -3,10 +3,9 @@
 # Small on purpose: it is loaded at boot, the server (netmeter.link, netmeter.linkdevice) only
 # when a host first sends a frame, and dropped again (its modules too) after idle_ms without
 # a byte from the host, so a board that no host talks to runs on its base heap.
+from netmeter import heap
 from shared.port import ticks_diff
 from shared.port import ticks_ms as port_ticks_ms
-
-from netmeter import heap
 
 IDLE_MS = 60000
 

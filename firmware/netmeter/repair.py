@@ -15,7 +15,6 @@ from netmeter.store import StoreError, segment_name
 from shared.crc import crc32
 from shared.record import BODY_SIZE, SIZE, RecordError, chain_link, decode, record_link
 
-
 _SEQ_AT = const(4)
 _MAX_PROBLEMS = const(100)
 
