@@ -234,7 +234,7 @@ def test_a_ctrl_c_window_feeds_the_watchdog_from_the_boards_timer(request, ticks
 
     machine = request.getfixturevalue(flavour)
     board = rp2_pico if flavour == "rp2" else esp32_s3
-    hw = board.build({"watchdog_ms": 2000})
+    hw = board.build(made(board.NAME, watchdog_ms=2000))
     try:
         window = maintenance.enter(hw.watchdog, hw.periodic, window_ms=3000)
         (timer,) = machine.state.timers

@@ -59,13 +59,22 @@ def test_a_redeploy_keeps_the_device_id_and_the_records_and_drops_stale_modules(
 ):
     assert deploy(circuitpy, tmp_path) == 0
     device_id = json.loads((circuitpy / "config.json").read_text())["device_id"]
-    (circuitpy / "records").mkdir()
-    (circuitpy / "records" / "00000000.seg").write_bytes(b"\x01" * 76)
+    # A record the firmware stored under that id (the redeploy reads who the board is from it).
+    from storetest import record
+
+    from netmeter.repair import open_store
+    from netmeter.store import RecordStore
+
+    store = RecordStore(str(circuitpy / "records"), device_id)
+    open_store(store)
+    store.append(record(0))
+    (segment,) = (circuitpy / "records").glob("*.seg")
+    held = segment.read_bytes()
     stale = circuitpy / "lib" / "netmeter" / "pulse_counter.py"  # a name an old deploy used
     stale.write_text("# old\n")
     assert deploy(circuitpy, tmp_path) == 0
     assert json.loads((circuitpy / "config.json").read_text())["device_id"] == device_id
-    assert (circuitpy / "records" / "00000000.seg").read_bytes() == b"\x01" * 76
+    assert segment.read_bytes() == held
     assert not stale.exists()
 
 

@@ -51,15 +51,15 @@ class RecordingWatchdog:
         self.feeds += 1
         self.last_feed_ticks = self._ticks()
         if self._path is not None:
-            import time
+            from shared.port import ticks_diff, ticks_ms
 
-            now = time.ticks_ms()  # real time: the watchdog's clock, not the virtual one
-            if time.ticks_diff(now, self._written) >= self.FEED_WRITE_MS:
+            now = ticks_ms()  # real time: the watchdog's clock, not the virtual one
+            if ticks_diff(now, self._written) >= self.FEED_WRITE_MS:
                 self._write()
 
     def _write(self):
-        import time
+        from shared.port import ticks_ms
 
         with open(self._path, "w") as f:
             f.write("%d %d\n" % (self.timeout_ms, self.feeds))
-        self._written = time.ticks_ms()
+        self._written = ticks_ms()

@@ -10,7 +10,7 @@
 # between bytecodes, and while the REPL (or mpremote's raw REPL) waits for input.
 import sys
 
-from shared.port import ticks_diff, ticks_ms
+from shared import port
 
 WINDOW_MS = 600000  # 10 minutes from the Ctrl-C, or from the last extend()
 TICK_MS = 500  # the timer's period: inside the shortest watchdog timeout allowed (1000 ms)
@@ -64,7 +64,7 @@ def enter(watchdog, periodic, window_ms=WINDOW_MS):
     machine.Timer): there, nothing changes."""
     if periodic is None or watchdog is None:
         return None
-    m = Maintenance(watchdog, window_ms, ticks_ms, ticks_diff)
+    m = Maintenance(watchdog, window_ms, port.ticks_ms, port.ticks_diff)
     watchdog.feed()  # the window starts fed
     m.timer = periodic(TICK_MS, m.tick)
     sys.modules[NAME] = m

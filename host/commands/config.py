@@ -15,71 +15,20 @@ from host.errors import CommandError, shorten
 # Kept from the device when a new config leaves them out: what the history is keyed by and
 # what `host deploy` wrote for the hardware, not settings a site file is expected to carry.
 IDENTITY = ("device_id", "board")
-WATCHDOG_DEFAULT_MS = 8000  # boards/drivers: config.get("watchdog_ms", 8000)
 
 
 def effective(cfg):
-    """The settings a board runs with for cfg: cfg with every default filled in, from the
-    firmware's defaults and, where shared.config has a defaulting function (or a validate()
-    that returns the defaulted settings), from that too."""
-    import shared.config as schema
+    """The settings a board runs with for cfg: shared.config's complete, defaulted settings
+    (the one place that knows the defaults), less what it derives from them (the polled
+    quantities). A config the validator refuses (an older device's) is compared as it is."""
+    from shared.config import ConfigInvalid, settings
 
-    full = firmware_defaults(cfg)
-    for name in ("effective", "with_defaults", "defaulted", "apply_defaults", "validate"):
-        fn = getattr(schema, name, None)
-        if not callable(fn):
-            continue
-        try:
-            more = fn(json.loads(json.dumps(cfg)))
-        except (TypeError, ValueError):  # another signature, or refused by newer rules
-            continue
-        if isinstance(more, dict):
-            merge(full, more)
-            break
+    try:
+        full = settings(json.loads(json.dumps(cfg)))
+    except (ConfigInvalid, TypeError, ValueError):
+        return dict(cfg)
+    full.pop("polled", None)
     return full
-
-
-def merge(into, more):
-    """Deep-update the dict into with more."""
-    for key, value in more.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            merge(into[key], value)
-        else:
-            into[key] = value
-    return into
-
-
-def firmware_defaults(cfg):
-    """cfg over the defaults the firmware applies at boot (app, netting, rs485, pulses)."""
-    from host.configfile import _firmware_on_path
-    from shared.config import NETTING_KEYS, TOP_KEYS
-
-    _firmware_on_path()
-    out = {}
-    try:
-        from netmeter.app import DEFAULTS as APP
-        from netmeter.netting import DEFAULTS as NETTING
-    except ImportError:  # an installed host without the firmware: explicit settings only
-        APP, NETTING = {}, {}
-    out.update({k: v for k, v in APP.items() if k in TOP_KEYS and v is not None})
-    out["watchdog_ms"] = WATCHDOG_DEFAULT_MS
-    out.update(cfg)
-    net = {k: v for k, v in NETTING.items() if k in NETTING_KEYS}
-    net.update(cfg.get("netting") or {})
-    out["netting"] = net
-    try:
-        from boards.drivers.rs485 import validate_rs485_config
-
-        out["rs485"] = validate_rs485_config(cfg.get("rs485"))
-    except (ImportError, ValueError):
-        pass
-    try:
-        from netmeter.pulses import validate_pulse_config
-
-        out["pulses"] = validate_pulse_config(cfg.get("pulses") or {})
-    except (ImportError, ValueError):
-        pass
-    return out
 
 
 def flatten(cfg, prefix=""):

@@ -109,7 +109,8 @@ def cmd_sync(args):
                 )
             finally:
                 progress.end()
-                stored = history.count() > 0
+                # Quarantined records are kept too: the database is their only copy off the board.
+                stored = history.count() > 0 or bool(history.quarantined())
     finally:
         if created and not stored:
             for suffix in ("", "-wal", "-shm", "-journal"):
