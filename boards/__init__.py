@@ -10,9 +10,15 @@ BOARDS = {
 
 
 class Hardware:
-    """What a board's build() returns: the parts the main loop uses."""
+    """What a board's build() returns: the parts the main loop uses. console is the host
+    link's port: the board's USB serial console (stdio) unless the board has another."""
 
-    def __init__(self, name, pulses, rs485, watchdog, clock, fs_root, **extra):
+    def __init__(self, name, pulses, rs485, watchdog, clock, fs_root, console=None, **extra):
+        if console is None:
+            from boards.drivers.console import StdioConsole
+
+            console = StdioConsole()
+        self.console = console
         self.name = name
         self.pulses = pulses
         self.rs485 = rs485

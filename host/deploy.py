@@ -10,16 +10,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from host.errors import DeployError  # noqa: F401 - where callers have always found it
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {
     "netmeter": ROOT / "firmware" / "netmeter",
     "shared": ROOT / "shared",
     "boards": ROOT / "boards",
 }
-
-
-class DeployError(RuntimeError):
-    pass
 
 
 def _tool(name):

@@ -13,6 +13,10 @@ class CommandError(Exception):
     """An expected failure: printed as one line on stderr, exit status 1, no traceback."""
 
 
+class DeployError(RuntimeError):
+    """A deploy that cannot go on (host.deploy, host.identity): nothing was changed."""
+
+
 def expected_errors():
     """The exception classes that are a person's problem, not a bug: one line each."""
     import sqlite3

@@ -10,6 +10,7 @@ is a DeployError: a deploy never guesses an identity from a read that failed.
 import json
 from pathlib import Path
 
+from host.errors import DeployError
 from shared.record import SIZE, RecordError, chain_link, decode, genesis_link, record_link
 
 MARK = "NETMETER-PROBE "
@@ -88,8 +89,6 @@ class BoardIdentity:
 
 def parse_probe(output, device):
     """The probe's dict from mpremote's output; DeployError when it is not there whole."""
-    from host.deploy import DeployError
-
     for line in output.splitlines():
         if line.startswith(MARK):
             try:
@@ -116,8 +115,6 @@ def parse_probe(output, device):
 
 def identify(found, device):
     """BoardIdentity from the probe's dict."""
-    from host.deploy import DeployError
-
     config = None
     if found.get("config") is not None:
         text = bytes.fromhex(found["config"]).decode("utf-8", "replace")
@@ -185,8 +182,6 @@ def probe_directory(root):
     """The probe's dict read from a board's filesystem mounted here (a CIRCUITPY drive):
     the same files as PROBE, so identify() decides the same way for both routes. The chip id
     is not on the drive: a board without a device_id in its config is named by its records."""
-    from host.deploy import DeployError
-
     root = Path(root)
 
     def read(name, at=0, n=-1):
@@ -224,8 +219,6 @@ def read_identity(device, mpremote):
 def choose_device_id(identity, requested, force, device):
     """The device id to deploy with: the one the board has, unless requested differs; a
     change that would strand unsynced records is a DeployError unless force."""
-    from host.deploy import DeployError
-
     current = identity.chain_id
     if not requested or requested == current:
         return current

@@ -72,11 +72,7 @@ def make_link(app, hw, config, root=None, console=None):
     if root is None:
         root = hw.fs_root
     if console is None:
-        console = getattr(hw, "console", None)  # a board's own link port (usb_cdc.data)
-    if console is None:
-        from boards.drivers.console import StdioConsole
-
-        console = StdioConsole()
+        console = hw.console  # the board's link port: its USB serial console, or usb_cdc.data
 
     def make_server():
         from netmeter.link import Counter, LinkServer
