@@ -14,11 +14,7 @@ class Hardware:
     link's port: the board's USB serial console (stdio) unless the board has another."""
 
     def __init__(self, name, pulses, rs485, watchdog, clock, fs_root, console=None, **extra):
-        if console is None:
-            from boards.drivers.console import StdioConsole
-
-            console = StdioConsole()
-        self.console = console
+        self._console = console
         self.name = name
         self.pulses = pulses
         self.rs485 = rs485
@@ -27,6 +23,14 @@ class Hardware:
         self.fs_root = fs_root
         for key in extra:
             setattr(self, key, extra[key])
+
+    @property
+    def console(self):
+        if self._console is None:  # opened when the link first needs it
+            from boards.drivers.console import StdioConsole
+
+            self._console = StdioConsole()
+        return self._console
 
 
 def load(name):
