@@ -241,7 +241,11 @@ class LinkServer:
             return self._ok(rid)
         # PUT_CONFIG
         try:
-            cfg = json.loads(bytes(args).decode())
+            from shared.strictjson import check  # MicroPython's json.loads is lenient
+
+            text = bytes(args).decode()
+            check(text)
+            cfg = json.loads(text)
         except (ValueError, UnicodeError) as exc:
             return self._error(rid, E_BAD_REQUEST, "config is not JSON: %s" % exc)
         try:
