@@ -282,9 +282,16 @@ def _utc(seconds):
 
 
 def _log_line(entry):
-    t_ms, code, detail, repeats = (list(entry) + [None] * 4)[:4]
+    """One error log entry: its time in UTC once the board's clock was set, else in seconds
+    since the board booted (entries of older firmware carry no base: told by size)."""
+    t_ms, code, detail, repeats, base = (list(entry) + [None] * 5)[:5]
+    t_ms = t_ms or 0
     more = " (+%d repeats)" % repeats if repeats else ""
-    return "%10.3f s  %-14s %s%s" % ((t_ms or 0) / 1000, code, detail, more)
+    if base == "utc" or (base is None and t_ms >= 10**12):
+        when = _utc(t_ms / 1000)[:-4] + ".%03d UTC" % (t_ms % 1000)
+    else:
+        when = "%.3f s after boot (clock not set)" % (t_ms / 1000)
+    return "%s  %-14s %s%s" % (when, code, detail, more)
 
 
 def cmd_config_push(args):
@@ -365,7 +372,7 @@ def cmd_trace(args):
     if not frames:
         print("no Modbus frames traced yet")
     for t_us, direction, data in frames:
-        print("%14.6f s  %s  %s" % (t_us / 1e6, direction, data))
+        print("boot+%.6f s  %s  %s" % (t_us / 1e6, direction, data))
 
 
 def count_arguments(p):

@@ -110,7 +110,7 @@ class App:
         self.fault_point = getattr(hw, "fault_point", None)  # the simulator's power-cut seam
         root = hw.fs_root
         self.device_id = cfg["device_id"] or getattr(hw, "device_id", None) or hw.name
-        self.errlog = ErrorLog(root + "/errors.log")
+        self.errlog = ErrorLog(root + "/errors.log", clock=hw.clock)
         capacity = cfg["capacity"] or getattr(hw, "record_capacity", None) or YEAR_15MIN
         self.store = RecordStore(root + "/records", self.device_id, capacity)
         self.checkpoint_path = root + CHECKPOINT
