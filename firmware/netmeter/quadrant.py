@@ -1,4 +1,4 @@
-# Four-quadrant classification of active and reactive power by their signs (facts.md).
+# Four-quadrant classification of active and reactive power by their signs (docs/facts.md).
 try:
     from micropython import const
 except ImportError:
