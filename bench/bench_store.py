@@ -2,35 +2,17 @@
 under a 128 KB heap, and flash writes per day on littlefs with the implied flash lifetime."""
 
 import os
-import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from host.mpy import run_file  # noqa: E402
+from benchlib import figures, run_vm
 
 FLASH_BYTES = 1 << 20  # 1 MB of flash
 CYCLES = 100_000  # erase cycles per block
 
 
 def vm(*args, heapsize=None):
-    proc = run_file(ROOT / "bench" / "mpy_store.py", args, heapsize=heapsize, text=True)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        sys.exit(
-            "benchmark phase %s failed inside MicroPython (exit %d)" % (args[0], proc.returncode)
-        )
-    figures = {}
-    for line in proc.stdout.splitlines():
-        words = line.split()
-        for i in range(0, len(words) - 1, 2):
-            try:
-                figures[words[i]] = float(words[i + 1])
-            except ValueError:
-                pass
-    return figures
+    proc = run_vm("mpy_store.py", *args, heapsize=heapsize, what="benchmark phase " + args[0])
+    return figures(proc.stdout)
 
 
 def main():

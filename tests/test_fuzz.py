@@ -4,12 +4,14 @@ board's console pty, and config files through `host config validate` and PUT_CON
 
 import threading
 
-import pytest
 from fuzzconfig import put_config_bodies, run_corpus
-from fuzzlink import KEY, FrameFuzzer, run_in_vm
+from fuzzlink import FrameFuzzer, run_in_vm
 
-from host.link import DeviceError, Link
-from host.sim.run import Simulation
+# The simulated board of the link tests (its fixture is module-scoped: one board here too).
+from test_link_sim_board import KEY as BOARD_KEY
+from test_link_sim_board import SAFE, board  # noqa: F401
+
+from host.link import DeviceError
 from shared import linkproto as lp
 from shared.frame import encode
 
@@ -45,34 +47,12 @@ def test_the_vm_check_sees_a_change_made_by_a_signed_command():
     assert summary["problem"] and summary["problem"].startswith("state changed")
 
 
-SAFE = bytes.maketrans(b"\x03\x1a\x1c", b"\x04\x04\x04")
-CONFIG = {
-    "poll_period_s": 15,
-    "netting": {"sources": ["registers", "power"], "billing": "registers", "interval_min": 5},
-}
-
-
-@pytest.fixture(scope="module")
-def board(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("fuzzboard")
-    (directory / "link.key").write_text(KEY.hex())
-    sim = Simulation(directory, CONFIG)
-    sim.start()
-    try:
-        sim.run(11 * 60_000, 15_000)  # two closed 5-minute intervals
-        link = Link.open(sim.board.device, key=KEY, timeout=2.0)
-        yield sim, link
-        link.close()
-    finally:
-        sim.stop()
-
-
-def test_generated_frames_through_the_board_console_pty_change_nothing(board):
+def test_generated_frames_through_the_board_console_pty_change_nothing(board):  # noqa: F811
     sim, link = board
     before_info = link.info()
     before_config = link.get_config()
     before = [r.encode() for r in sim.records()]
-    fuzzer = FrameFuzzer(5)
+    fuzzer = FrameFuzzer(5, key=BOARD_KEY)
     fuzzer.counter = before_info["counter"] + 1000
     port = link.transport
     # The replies are read while the frames go out: a board whose replies nobody reads
@@ -106,7 +86,7 @@ def test_generated_frames_through_the_board_console_pty_change_nothing(board):
     assert link.status()["link"]["refused"] > 20
 
 
-def test_bad_configs_signed_as_put_config_leave_the_board_unchanged(board):
+def test_bad_configs_signed_as_put_config_leave_the_board_unchanged(board):  # noqa: F811
     sim, link = board
     before = link.info()
     config_file = (sim.dir / "config.json").read_bytes()

@@ -21,7 +21,7 @@ Q1 = const(2)  # QI..QIV follow at 2..5
 PULSES_IMPORT = const(2)  # pulse sources carry raw counts after their energies
 PULSES_EXPORT = const(3)
 # Power sources carry, after A+, A- and QI..QIV, how far the span's samples leave the split
-# of A+ and A- open (see PowerSpan.amounts_between): the cross-check widens by these.
+# of A+ and A- open (see PowerSpan.amounts_between); no other source has 8 channels.
 SPLIT_PLUS = const(6)
 SPLIT_MINUS = const(7)
 
@@ -123,24 +123,19 @@ class PowerSpan(Span):
             else:
                 out[A_MINUS] -= ep
             out[Q1 + quadrant(ep, eq) - 1] += eq if eq >= 0 else -eq
-            if (p0 > 0 > p1) or (p1 > 0 > p0):
+            if p0 > 0 > p1 or p1 > 0 > p0:
                 # The samples change sign: the power crossed zero somewhere in the span, and
                 # when (and how often) is unknown, so import and export in (a, b] are each
                 # only known to lie between 0 and the larger sample of their direction times
                 # (b - a). What was booked to a direction lies in that range too, so it is
                 # off by at most that much (docs/netting.md, "What the samples can know").
-                two_dt = 2 * (b - a)
-                out[SPLIT_PLUS] += (p0 if p0 > 0 else p1) * two_dt
-                out[SPLIT_MINUS] -= (p1 if p1 < 0 else p0) * two_dt
+                out[SPLIT_PLUS] += max(p0, p1) * 2 * (b - a)
+                out[SPLIT_MINUS] -= min(p0, p1) * 2 * (b - a)
         return out
 
 
 class Source:
     """Common state of an energy source: tallies, last reading time, gap rule."""
-
-    # Channels of close() holding how far A+ and A- may be off, for sources whose readings
-    # cannot always split a span into import and export (power); None: exact to resolution.
-    split_channels = None
 
     def __init__(self, tallies, max_gap_ms):
         self.tallies = tallies
@@ -166,7 +161,8 @@ class Source:
 class PowerSource(Source):
     """Instantaneous P and Q per phase, integrated; vector or arithmetic summation."""
 
-    split_channels = (SPLIT_PLUS, SPLIT_MINUS)
+    # close() gives A+, A-, QI..QIV, then how far A+ and A- may be off where the samples
+    # changed sign (SPLIT_PLUS, SPLIT_MINUS): the cross-check widens by these.
 
     def __init__(self, vector=True, site_limit_w=100000, max_gap_ms=30000):
         unit = (1, HALF_MW_MS_PER_MWH)
