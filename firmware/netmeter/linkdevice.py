@@ -138,7 +138,6 @@ def load_key(path):
 
 # What validating a config loads: a PUT_CONFIG is rare, so its heap is given back at once.
 CONFIG_CHECK_MODULES = (
-    "shared.strictjson",
     "shared.config",
     "shared.mapconfig",
     "netmeter.pulseconfig",

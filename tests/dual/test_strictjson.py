@@ -80,3 +80,14 @@ def test_agrees_with_the_json_module_on_mutated_configs():
             check(text)
         else:
             raises(ValueError, check, text)
+
+
+def test_the_link_refuses_lenient_put_config_json_and_gives_the_checker_back():
+    import sys
+
+    from netmeter.link import _check_strict_json
+
+    raises(ValueError, _check_strict_json, '{"poll_period_s": 15, "rs485":}')
+    assert "shared.strictjson" not in sys.modules
+    _check_strict_json('{"poll_period_s": 15}')
+    assert "shared.strictjson" not in sys.modules
