@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup stubs test demo bench lint format clean deploy
+.PHONY: setup stubs test demo bench fuzz lint format clean deploy
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ test: lint stubs
 
 demo: $(STAMP)
 	$(BIN)/python -m host demo
+
+# Bad input at volume: 100,000 generated link frames against the firmware in the VM and the
+# whole config-file corpus through `host config validate` (a subset runs in make test).
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzzlink.py --frames 100000 --configs
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -2,15 +2,14 @@
 for one scenario (steady import at 15 s polling, run for a whole day)."""
 
 import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchlib  # noqa: F401 - puts the project on sys.path
 
-from host.conformance.scenarios import SCENARIOS  # noqa: E402
-from host.conformance.simulated import run_scenario, run_suite, staged_firmware  # noqa: E402
+from host.conformance.scenarios import SCENARIOS
+from host.conformance.simulated import run_scenario, run_suite, staged_firmware
 
 
 def main():

@@ -12,15 +12,13 @@ Run: .venv/bin/python bench/bench_heap.py
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchlib import ROOT
 
-from host.deploy import PACKAGES, _tool  # noqa: E402
-from host.mpy import micropython_exe  # noqa: E402
+from host.deploy import PACKAGES, _tool
+from host.mpy import micropython_exe
 
 SCRIPT = ROOT / "bench" / "mpy_heap.py"
 WASM = ROOT / "bench" / "wasm"

@@ -1,20 +1,10 @@
 """S0 pulse handler inside the MicroPython VM: cost per edge beside a minimal handler."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from host.mpy import run_file  # noqa: E402
+from benchlib import print_vm
 
 
 def main():
-    proc = run_file(Path(__file__).parent / "mpy_pulses.py", text=True)
-    print("S0 edge handler in the MicroPython VM (unix port)")
-    sys.stdout.write(proc.stdout)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        sys.exit("benchmark failed inside MicroPython (exit %d)" % proc.returncode)
+    print_vm("S0 edge handler in the MicroPython VM (unix port)", "mpy_pulses.py")
 
 
 if __name__ == "__main__":

@@ -13,20 +13,16 @@ processes move them, so these figures measure software, not the line.
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "firmware")]
+import minimalmodbus
+import pymodbus
+from benchlib import figures, run_vm
+from pymodbus.client import ModbusSerialClient
 
-import minimalmodbus  # noqa: E402
-import pymodbus  # noqa: E402
-from pymodbus.client import ModbusSerialClient  # noqa: E402
-
-from host.mpy import run_file  # noqa: E402
-from host.sim.meter import SimMeter  # noqa: E402
-from host.sim.modbus import MeterServer  # noqa: E402
-from host.sim.site import SiteConfig  # noqa: E402
-from netmeter.rtu import silence_us, transmit_us  # noqa: E402
+from host.sim.meter import SimMeter
+from host.sim.modbus import MeterServer
+from host.sim.site import SiteConfig
+from netmeter.rtu import silence_us, transmit_us
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 BAUD = 115200  # what the clients are told; the pty ignores it
@@ -34,14 +30,7 @@ COUNT = 48
 
 
 def vm(*args):
-    proc = run_file(ROOT / "bench" / "mpy_rtu.py", args, timeout=600, text=True)
-    if proc.returncode != 0:
-        sys.exit("mpy_rtu.py failed inside MicroPython:\n" + proc.stderr + proc.stdout)
-    out = {}
-    for line in proc.stdout.splitlines():
-        key, value = line.split()
-        out[key] = float(value)
-    return out
+    return figures(run_vm("mpy_rtu.py", *args).stdout)
 
 
 class Turnaround:

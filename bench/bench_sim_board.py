@@ -4,16 +4,15 @@ a host on the link (every record pulled, status, log, trace and a signed config 
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchlib  # noqa: F401 - puts the project on sys.path
 
-from host.link import Link  # noqa: E402
-from host.sim.run import Simulation  # noqa: E402
-from host.sim.site import HOUR_MS  # noqa: E402
+from host.link import Link
+from host.sim.run import Simulation
+from host.sim.site import HOUR_MS
 
 CONFIG = {
     "poll_period_s": 1,

@@ -3,15 +3,11 @@ under a 128 KB heap, and the firmware's flash wear on a Pico's littlefs (erases 
 programs per day) with the implied flash lifetime."""
 
 import os
-import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchlib import figures, run_vm
 
-from host.deploy import stage  # noqa: E402
-from host.mpy import run_file  # noqa: E402
+from host.deploy import stage
 
 CYCLES = 100_000  # erase cycles per block of the Pico's flash (W25Q16JV: 100,000 minimum)
 BLOCK = 4096
@@ -28,21 +24,8 @@ PICO_HOURS, PICO_ERASES, PICO_PROGRAMS, PICO_CUTS = 2.13, 300, 1068, 13
 
 
 def vm(*args, heapsize=None):
-    proc = run_file(ROOT / "bench" / "mpy_store.py", args, heapsize=heapsize, text=True)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        sys.exit(
-            "benchmark phase %s failed inside MicroPython (exit %d)" % (args[0], proc.returncode)
-        )
-    figures = {}
-    for line in proc.stdout.splitlines():
-        words = line.split()
-        for i in range(0, len(words) - 1, 2):
-            try:
-                figures[words[i]] = float(words[i + 1])
-            except ValueError:
-                pass
-    return figures
+    proc = run_vm("mpy_store.py", *args, heapsize=heapsize, what="benchmark phase " + args[0])
+    return figures(proc.stdout)
 
 
 def main():

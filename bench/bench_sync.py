@@ -13,17 +13,16 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "firmware")]
+import benchlib  # noqa: F401 - puts the project on sys.path
 
-from host.cli import main as host_main  # noqa: E402
-from host.deploy import _tool  # noqa: E402
-from host.history import History  # noqa: E402
-from host.sim.board import copy_tree_for_tests  # noqa: E402
-from host.sim.run import DAY0_UTC_MS, Simulation  # noqa: E402
-from netmeter.repair import open_store  # noqa: E402
-from netmeter.store import RecordStore  # noqa: E402
-from shared.record import SIZE, Record, genesis_link  # noqa: E402
+from host.cli import main as host_main
+from host.deploy import _tool
+from host.history import History
+from host.sim.board import copy_tree_for_tests
+from host.sim.run import DAY0_UTC_MS, Simulation
+from netmeter.repair import open_store
+from netmeter.store import RecordStore
+from shared.record import SIZE, Record, genesis_link
 
 DEVICE_ID = "bench-1"
 CONFIG = {

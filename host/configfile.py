@@ -38,23 +38,48 @@ def strip_json_comments(text):
     return "".join(out)
 
 
+TOO_DEEP = "%s: nested too deeply to be a configuration (a config is at most a few levels deep)"
+
+
+MAX_KEY_DEPTH = 64
+
+
+def _toml_key_depth(text):
+    """The most dots in a TOML key or table header: tomllib takes quadratic time in it (a
+    100,000-part dotted key took minutes), so absurd depths are refused before parsing."""
+    deepest = 0
+    for line in text.splitlines():
+        key = line.split("=", 1)[0]
+        if key.lstrip()[:1] not in ("", "#", '"', "'"):
+            deepest = max(deepest, key.count("."))
+    return deepest
+
+
 def parse(text, name="config"):
     """The configuration in text: TOML if name ends in .toml, else commented JSON."""
+    # Both parsers recurse per level of nesting: a file nested thousands deep exhausts
+    # Python's stack (RecursionError), which says nothing about the file to its user.
     if str(name).endswith(".toml"):
+        if _toml_key_depth(text) > MAX_KEY_DEPTH:
+            raise ConfigFileError(TOO_DEEP % name)
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigFileError("%s: not valid TOML: %s" % (name, exc)) from None
+        except ValueError as exc:  # e.g. an integer of more digits than int() takes
+            raise ConfigFileError("%s: not a usable TOML value: %s" % (name, exc)) from None
         except RecursionError:
-            raise ConfigFileError("%s: nested too deeply to be a configuration" % name) from None
+            raise ConfigFileError(TOO_DEEP % name) from None
     try:
         return json.loads(strip_json_comments(text))
     except RecursionError:
-        raise ConfigFileError("%s: nested too deeply to be a configuration" % name) from None
+        raise ConfigFileError(TOO_DEEP % name) from None
     except json.JSONDecodeError as exc:
         raise ConfigFileError(
             "%s: not valid JSON at line %d column %d: %s" % (name, exc.lineno, exc.colno, exc.msg)
         ) from None
+    except ValueError as exc:  # e.g. an integer of more digits than int() takes
+        raise ConfigFileError("%s: not a usable JSON value: %s" % (name, exc)) from None
 
 
 def validate(cfg, name="config"):
@@ -66,6 +91,8 @@ def validate(cfg, name="config"):
         return schema_validate(cfg)
     except ConfigInvalid as exc:
         raise ConfigFileError("%s: %s" % (name, exc)) from None
+    except RecursionError:  # a parsed value nested deep enough to exhaust the stack
+        raise ConfigFileError(TOO_DEEP % name) from None
 
 
 def load(path):

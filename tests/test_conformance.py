@@ -239,3 +239,21 @@ def test_the_pulse_stream_loses_pulses_by_edge_time():
     # (or one more, as the count does not restart at the fault) are gone.
     assert starts > 20 and len(during) - len(kept) in (2 * (starts // 10), 2 * (starts // 10 + 1))
     assert stream.link.lines[0] == "T0" and len(stream.link.lines) == 1 + len(sent)
+
+
+def test_on_the_seesaw_site_lost_pulses_are_still_flagged(tmp_path):
+    # Power's open split widens only the comparisons with power: S0 against the registers
+    # keeps its 2 %, so every 10th pulse lost is caught even where the sign flips each minute.
+    from host.conformance.scenarios import at
+
+    scenario = dataclasses.replace(
+        SCENARIOS["seesaw-10s"],
+        faults=((at(12, 15), "drop_pulses", 10), (at(12, 30), "drop_pulses", 0)),
+        expect={"SOURCE_MISMATCH": (at(12, 15), at(12, 30))},
+    )
+    result = run_scenario(scenario, tmp_path / "lost")
+    assert result.passed, result.problems
+    assert result.flags_seen["SOURCE_MISMATCH"] == [1]
+    off = dataclasses.replace(scenario, faults=())
+    result = run_scenario(off, tmp_path / "clean")
+    assert not result.passed and result.problems == ["expected SOURCE_MISMATCH, never seen"]

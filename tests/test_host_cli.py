@@ -332,10 +332,11 @@ def test_status_values_and_clock_steps_read_plainly():
     assert quantity(None, "VA") == "n/a" and quantity(1520, "W") == "1520 W"
     assert duration(31692961093) == "+31692961093 ms (+366 d 19 h 36 min 1 s)"
     assert duration(-90_000) == "-90000 ms (-1 min 30 s)" and duration(250) == "+250 ms"
-    # A log time says what it is measured from: UTC once the clock is set, else "clock unset".
-    assert log_line((1764374400123, "mb_timeout", "read 3", 2)).split() == [
-        "2025-11-29", "00:00:00.123", "mb_timeout", "read", "3", "(+2", "repeats)"]  # fmt: skip
-    assert log_line((5000, "boot", "", 0)).startswith("clock unset +5.000 s ")
+    # A log time says what it is measured from: UTC once the clock is set, else boot.
+    words = log_line((1764374400123, "mb_timeout", "read 3", 2)).split()
+    assert words == ["2025-11-29", "00:00:00.123", "UTC", "mb_timeout", "read", "3", "(+2",
+                     "repeats)"]  # fmt: skip
+    assert log_line((5000, "boot", "", 0)).startswith("5.000 s after boot (clock not set) ")
 
 
 def test_a_device_without_a_key_points_to_host_deploy(tmp_path, capsys):

@@ -50,7 +50,7 @@ class App:
         self.fault_point = getattr(hw, "fault_point", None)  # the simulator's power-cut seam
         root = hw.fs_root
         self.device_id = cfg["device_id"] or getattr(hw, "device_id", None) or hw.name
-        self.errlog = ErrorLog(root + "/errors.log")
+        self.errlog = ErrorLog(root + "/errors.log", clock=hw.clock)
         self.store = RecordStore(root + "/records", self.device_id, cfg["capacity"])
         self.checkpoint_ms = cfg["checkpoint_s"] * 1000
         self.last_checkpoint_ms = None

@@ -14,6 +14,10 @@ A_MINUS = const(1)
 Q1 = const(2)  # QI..QIV follow at 2..5
 PULSES_IMPORT = const(2)  # pulse sources carry raw counts after their energies
 PULSES_EXPORT = const(3)
+# Power sources carry, after A+, A- and QI..QIV, how far the span's samples leave the split
+# of A+ and A- open (see PowerSpan.amounts_between); no other source has 8 channels.
+SPLIT_PLUS = const(6)
+SPLIT_MINUS = const(7)
 
 # Power is integrated in half-milliwatt-milliseconds (2 x trapezoid area stays an integer).
 HALF_MW_MS_PER_MWH = const(7200000)
@@ -102,7 +106,7 @@ class PowerSpan(Span):
         return (2 * a0 * length + (a1 - a0) * u) * u // length
 
     def amounts_between(self, a, b):
-        out = [0, 0, 0, 0, 0, 0]
+        out = [0, 0, 0, 0, 0, 0, 0, 0]
         if b <= a:
             return out
         for p0, p1, q0, q1 in self.groups:
@@ -113,6 +117,14 @@ class PowerSpan(Span):
             else:
                 out[A_MINUS] -= ep
             out[Q1 + quadrant(ep, eq) - 1] += eq if eq >= 0 else -eq
+            if p0 > 0 > p1 or p1 > 0 > p0:
+                # The samples change sign: the power crossed zero somewhere in the span, and
+                # when (and how often) is unknown, so import and export in (a, b] are each
+                # only known to lie between 0 and the larger sample of their direction times
+                # (b - a). What was booked to a direction lies in that range too, so it is
+                # off by at most that much (docs/netting.md, "What the samples can know").
+                out[SPLIT_PLUS] += max(p0, p1) * 2 * (b - a)
+                out[SPLIT_MINUS] -= min(p0, p1) * 2 * (b - a)
         return out
 
 
@@ -143,9 +155,12 @@ class Source:
 class PowerSource(Source):
     """Instantaneous P and Q per phase, integrated; vector or arithmetic summation."""
 
+    # close() gives A+, A-, QI..QIV, then how far A+ and A- may be off where the samples
+    # changed sign (SPLIT_PLUS, SPLIT_MINUS): the cross-check widens by these.
+
     def __init__(self, vector=True, site_limit_w=100000, max_gap_ms=30000):
         unit = (1, HALF_MW_MS_PER_MWH)
-        Source.__init__(self, [Tally(*unit) for _ in range(6)], max_gap_ms)
+        Source.__init__(self, [Tally(*unit) for _ in range(8)], max_gap_ms)
         self.vector = vector
         self.site_limit_w = site_limit_w
         self.last = None  # [(p_mw, q_mvar)] per group

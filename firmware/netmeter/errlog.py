@@ -1,4 +1,4 @@
-# A bounded error log on flash: a ring of fixed 64-byte entries in one file.
+# A bounded error log on flash: a ring of fixed 128-byte entries in one file.
 #
 # Each entry carries its own CRC-32 and a running entry number, so a power cut that tears
 # the entry being written costs only that entry (and the oldest one it was overwriting):
@@ -11,13 +11,19 @@ from micropython import const
 
 from shared.crc import crc32
 
-ENTRY_SIZE = const(64)
+ENTRY_SIZE = const(128)
 # entry number (1, 2, ...; 0 is never written), t_ms, suppressed repeats before this one,
-# code, detail; the CRC-32 of these 60 bytes follows.
-_ENTRY = "<IQH14s32s"
-_BODY = const(60)
+# time base (UTC or BOOT), code, detail; the CRC-32 of these 124 bytes follows. Entries of
+# 64 bytes with a 32-byte detail (older firmware) fail this CRC: docs/storage.md.
+_ENTRY = "<IQHB14s95s"
+_BODY = const(124)
 CODE_MAX = const(14)
-DETAIL_MAX = const(32)
+DETAIL_MAX = const(95)  # room for a whole message: "seq 0: link does not follow seq -1 ..."
+# What an entry's t_ms counts from: UTC (Unix ms) once the clock was set since boot, else
+# the board's clock before it was set (ms since boot, or the RTC's unconfirmed time).
+UTC = const(0x55)  # "U"
+BOOT = const(0x42)  # "B"
+_BASES = {UTC: "utc", BOOT: "boot"}
 
 # Codes: short ASCII strings, stored as they are.
 MB_ILLEGAL_FUNCTION = "mb01_bad_func"
@@ -65,14 +71,17 @@ def _text(raw):
 
 
 class ErrorLog:
-    """log(t_ms, code, detail); entries() oldest first as (t_ms, code, detail, repeats)."""
+    """log(t_ms, code, detail); entries() oldest first as (t_ms, code, detail, repeats,
+    base): base "utc" or "boot" says what t_ms counts from (clock.is_set when logged; with
+    no clock, "utc")."""
 
-    def __init__(self, path, capacity=64, holdoff_ms=60000):
+    def __init__(self, path, capacity=64, holdoff_ms=60000, clock=None):
         if capacity < 2:
             raise ValueError("capacity=%d: an error log needs at least 2 entries" % capacity)
         self.path = path
         self.capacity = capacity
         self.holdoff_ms = holdoff_ms
+        self.clock = clock
         self._buf = bytearray(ENTRY_SIZE)
         self._recent = {}  # code -> [t_ms of its last written entry, repeats held back]
         self._number = self._last_number()
@@ -117,7 +126,8 @@ class ErrorLog:
         detail_b = str(detail).encode()[:DETAIL_MAX]
         number = self._number + 1
         buf = self._buf
-        struct.pack_into(_ENTRY, buf, 0, number, t_ms, repeats, code_b, detail_b)
+        base = BOOT if self.clock is not None and not self.clock.is_set else UTC
+        struct.pack_into(_ENTRY, buf, 0, number, t_ms, repeats, base, code_b, detail_b)
         struct.pack_into("<I", buf, _BODY, crc32(memoryview(buf)[:_BODY]))
         offset = ((number - 1) % self.capacity) * ENTRY_SIZE
         try:
@@ -136,7 +146,8 @@ class ErrorLog:
         return True
 
     def entries(self):
-        """Every whole entry, oldest first: (t_ms, code, detail, repeats held back before)."""
+        """Every whole entry, oldest first: (t_ms, code, detail, repeats held back before,
+        "utc" or "boot")."""
         slots = self._slots()
         slots.sort()
         out = []
@@ -147,6 +158,6 @@ class ErrorLog:
             for _, slot in slots:
                 f.seek(slot * ENTRY_SIZE)
                 f.readinto(buf)
-                _, t_ms, repeats, code, detail = struct.unpack_from(_ENTRY, buf, 0)
-                out.append((t_ms, _text(code), _text(detail), repeats))
+                _, t_ms, repeats, base, code, detail = struct.unpack_from(_ENTRY, buf, 0)
+                out.append((t_ms, _text(code), _text(detail), repeats, _BASES.get(base, "?")))
         return out

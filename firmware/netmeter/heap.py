@@ -16,6 +16,8 @@ CONFIG_MODULES = (
     "netmeter.bootconfig shared.config shared.configboards shared.configcheck"
     " shared.confignetting shared.configpulses shared.mapconfig"
 )
+# The strict JSON check of a PUT_CONFIG body (netmeter.link): rare, so given back at once.
+STRICT_JSON_MODULES = "shared.strictjson"
 # Only a board's build() needs these (wiring helpers, the S0 words its values came from).
 BOARD_BOOT_MODULES = "boards.drivers.rs485 boards.drivers.irqpins shared.s0"
 # Only building the app needs these: opening and repairing the store, carrying on from the

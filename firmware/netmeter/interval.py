@@ -55,8 +55,9 @@ class IntervalAccumulator:
         self.billing = billing
         # Cross-check: A+ and A- of every other source must agree with the billing source
         # within crosscheck_percent of the larger value plus a floor of two resolution steps
-        # of each source (plus crosscheck_floor_mwh), or the interval is SOURCE_MISMATCH.
-        # None switches the cross-check off.
+        # of each source (plus crosscheck_floor_mwh), plus what either source's samples
+        # leave open of the split into A+ and A- (power across a sign change), or the
+        # interval is SOURCE_MISMATCH. None switches the cross-check off.
         self.crosscheck_percent = crosscheck_percent
         self.crosscheck_floor_mwh = crosscheck_floor_mwh
         self.interval_min = interval_min
@@ -170,7 +171,10 @@ class IntervalAccumulator:
             floor = 2 * (own + self.sources[name].resolution_mwh) + self.crosscheck_floor_mwh
             for i in (A_PLUS, A_MINUS):
                 a, b = billing[i], other[i]
-                if abs(a - b) * 100 > max(a, b) * self.crosscheck_percent + floor * 100:
+                # what power's samples leave open of the split (energy.SPLIT_PLUS/MINUS)
+                slack = floor + (billing[6 + i] if len(billing) > 7 else 0)
+                slack += other[6 + i] if len(other) > 7 else 0
+                if abs(a - b) * 100 > max(a, b) * self.crosscheck_percent + slack * 100:
                     return True
         return False
 

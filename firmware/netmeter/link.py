@@ -241,7 +241,9 @@ class LinkServer:
             return self._ok(rid)
         # PUT_CONFIG
         try:
-            cfg = json.loads(bytes(args).decode())
+            text = bytes(args).decode()
+            _check_strict_json(text)
+            cfg = json.loads(text)
         except (ValueError, UnicodeError) as exc:
             return self._error(rid, E_BAD_REQUEST, "config is not JSON: %s" % exc)
         try:
@@ -249,6 +251,20 @@ class LinkServer:
         except ValueError as exc:
             return self._error(rid, E_INVALID, str(exc))
         return self._ok(rid)
+
+
+def _check_strict_json(text):
+    """ValueError if text is not strict JSON: MicroPython's json.loads reads {"a":} as {}.
+    A PUT_CONFIG is rare: the checker's code is loaded for it and given back at once."""
+    from shared.strictjson import check
+
+    try:
+        check(text)
+    finally:
+        check = None
+        from netmeter import heap
+
+        heap.forget_modules(heap.STRICT_JSON_MODULES)
 
 
 class Counter:

@@ -1,4 +1,4 @@
-# Four-quadrant classification of active and reactive power by their signs (facts.md).
+# Four-quadrant classification of active and reactive power by their signs (docs/facts.md).
 from micropython import const
 
 QI = const(1)  # import, inductive

@@ -254,15 +254,16 @@ CLOCK_SET_AFTER_MS = 946_684_800_000  # 2000-01-01: a device time before it is a
 
 
 def log_line(entry):
-    """One error log entry: its UTC time, or the device's unset clock reading said so."""
-    t_ms, code, detail, repeats = (list(entry) + [None] * 4)[:4]
-    more = " (+%d repeats)" % repeats if repeats else ""
+    """One error log entry: its time in UTC once the board's clock was set, else in seconds
+    since the board booted (entries of older firmware carry no base: told by size)."""
+    t_ms, code, detail, repeats, base = (list(entry) + [None] * 5)[:5]
     t_ms = t_ms or 0
-    if t_ms >= CLOCK_SET_AFTER_MS:
-        when = "%s.%03d" % (utc(t_ms // 1000)[:-4], t_ms % 1000)
+    more = " (+%d repeats)" % repeats if repeats else ""
+    if base == "utc" or (base is None and t_ms >= CLOCK_SET_AFTER_MS):
+        when = "%s.%03d UTC" % (utc(t_ms // 1000)[:-4], t_ms % 1000)
     else:
-        when = "clock unset +%.3f s" % (t_ms / 1000)
-    return "%-24s  %-14s %s%s" % (when, code, detail, more)
+        when = "%.3f s after boot (clock not set)" % (t_ms / 1000)
+    return "%s  %-14s %s%s" % (when, code, detail, more)
 
 
 def duration(ms):

@@ -78,6 +78,7 @@ def at(hour, minute=0, second=0):
 
 STEADY = SiteConfig(seed=1, profile="steady")
 PV = SiteConfig(seed=3, profile="pv_only")
+SEESAW = SiteConfig(seed=5, profile="seesaw")
 
 SCENARIOS = [
     Scenario(
@@ -143,6 +144,18 @@ SCENARIOS = [
         starting_mwh=100_000,
         billing="power",
         summation="arithmetic",
+    ),
+    *(
+        Scenario(
+            "seesaw-%ds" % poll_s,
+            "import and export interleaving minute by minute (+1 kW, -1 kW), %d s polls: "
+            "power cannot split the spans that change sign, and the cross-check allows for "
+            "exactly that: no false SOURCE_MISMATCH, registers billed exactly" % poll_s,
+            SEESAW,
+            hours=1,
+            poll_s=poll_s,
+        )
+        for poll_s in (1, 10, 15, 30)
     ),
     Scenario("interval-5min", "5-minute intervals", STEADY, hours=0.5, interval_min=5),
     Scenario(

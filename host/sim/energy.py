@@ -10,7 +10,7 @@ UJ_PER_MWH = 3_600_000
 class Energy(NamedTuple):
     """Cumulative energy by quadrant, exact: active in uJ, reactive in uvar.s.
 
-    Quadrant rule (facts.md, consumer frame): P >= 0 is import (QI if Q >= 0 else QIV),
+    Quadrant rule (docs/facts.md, consumer frame): P >= 0 is import (QI if Q >= 0 else QIV),
     P < 0 is export (QII if Q >= 0 else QIII). Reactive registers book |Q|.
     """
 

@@ -145,6 +145,19 @@ IDLE = Profile(
     cyclers=(),
     daily=(),
 )
+# A site whose power changes sign minute by minute: about 1 kW exported all the time (a
+# battery discharging to the grid) beside a 2 kW load switched on every other minute.
+SEESAW = Profile(
+    base_w=(-400.0, -300.0, -300.0),
+    shape=((0, 1.0), (24, 1.0)),
+    base_q_ratio=0.0,
+    standby_q_var=(0.0, -200.0, 0.0),
+    pv_peak_w=0.0,
+    cyclers=(Cycler("heater", 0, 2, 1, 2000.0, 300.0),),
+    daily=(),
+    noise_low=0.995,
+    noise_span=0.01,
+)
 
 PROFILES = {
     "household": HOUSEHOLD,
@@ -152,6 +165,7 @@ PROFILES = {
     "steady": STEADY,
     "pv_only": PV_ONLY,
     "idle": IDLE,
+    "seesaw": SEESAW,
 }
 
 

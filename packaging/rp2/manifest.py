@@ -52,6 +52,7 @@ package(
         "record.py",
         "regmap.py",
         "s0.py",
+        "strictjson.py",
     ],
     base_path="../..",
 )

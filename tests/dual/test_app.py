@@ -181,5 +181,5 @@ def test_a_link_failure_goes_to_the_error_log():
     service = make_link(app, hw, {}, console=console)
     service.serve()
     assert service.failures == 1
-    ((t, code, detail, _),) = app.errlog.entries()
-    assert (t, code) == (T0 + 5000, "link_failed") and detail.startswith("OSError"), detail
+    ((t, code, detail, _, base),) = app.errlog.entries()
+    assert (t, code, base) == (T0 + 5000, "link_failed", "utc") and detail.startswith("OSError")

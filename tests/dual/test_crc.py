@@ -1,4 +1,4 @@
-# CRC check values from facts.md and the CRC-32 standard, on both runtimes.
+# CRC check values from docs/facts.md and the CRC-32 standard, on both runtimes.
 from shared.crc import crc16_modbus, crc32
 
 
