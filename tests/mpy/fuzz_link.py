@@ -57,8 +57,11 @@ def hardware(root):
 
 def build(root):
     hw = hardware(root)
-    config = {"netting": {"sources": ("power",), "billing": "power", "interval_min": 1}}
-    app = App(hw, config)
+    from shared.config import resolve
+
+    config = {"netting": {"sources": ["power"], "billing": "power", "interval_min": 1}}
+    settings, regmap = resolve(dict(config, board="unix_sim"))
+    app = App(hw, settings, regmap)
     for t in range(0, 6 * 60000 + 1, 10000):  # six records to pull, ack and guard
         r = PollResult(0)
         r.values = POWER
