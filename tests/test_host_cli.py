@@ -518,7 +518,9 @@ class UnsetClockLink:
     def info(self):
         return {"board": "rp2_pico", "device_id": "pico-1", "fw": "0.1.0", "proto": 1,
                 "first_seq": 0, "next_seq": 0, "clock_ms": 1609459212000,
-                "clock_set": self.clock_set}  # fmt: skip
+                "clock_set": self.clock_set,
+                "rtc": "ds3231 on I2C0 (sda 4, scl 5): time lost (oscillator stopped: battery "
+                       "flat or missing?)"}  # fmt: skip
 
     def status(self):
         return {"p": [], "comm": {}, "errors": []}
@@ -534,6 +536,7 @@ def test_status_says_an_unset_clock_holds_the_readings_and_shows_no_false_time(c
     out = capsys.readouterr().out
     (line,) = [x for x in out.splitlines() if x.startswith("clock")]
     assert line == "clock    NOT SET: readings are held, no interval closes; `host sync` sets it"
+    assert "rtc      ds3231 on I2C0 (sda 4, scl 5): time lost (oscillator stopped" in out
     assert main(["status", "--device", "/dev/ttyACM0"], link=UnsetClockLink(True)) == 0
     out = capsys.readouterr().out
     assert "clock    2021-01-01 00:00:12 UTC" in out

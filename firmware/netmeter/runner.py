@@ -17,6 +17,7 @@ CONFIG_MODULES = (
     "shared.configcheck",
     "shared.confignetting",
     "shared.configpulses",
+    "shared.configrtc",
     "shared.mapconfig",
 )
 # Modules only a board's build() needs (wiring helpers, the S0 words its values came from);

@@ -158,6 +158,8 @@ def cmd_status(args):
         print("clock    %s" % utc(info.get("clock_ms", 0) / 1000))
     else:  # status only looks; sync sets an unset clock (docs/timekeeping.md)
         print("clock    NOT SET: readings are held, no interval closes; `host sync` sets it")
+    if info.get("rtc"):
+        print("rtc      %s" % info["rtc"])
     print(
         "records  %d held, seq %s..%s" % (held, first, None if next_seq is None else next_seq - 1)
     )
