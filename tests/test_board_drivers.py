@@ -532,8 +532,9 @@ def test_rp2_with_an_rtc_that_does_not_answer_boots_unset_and_says_so(rp2, ticks
 
 
 def test_esp32_routes_the_rtc_to_any_free_pin(esp32, ticks):
-    from boards import esp32_s3
     from rtcchips import Pcf8523Model
+
+    from boards import esp32_s3
 
     esp32.state.i2c_chips = {0x68: Pcf8523Model()}  # reset: OS set, no time yet
     hw = esp32_s3.build(made("esp32_s3", rtc={"chip": "pcf8523", "sda": 38, "scl": 39}))

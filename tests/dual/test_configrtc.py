@@ -26,8 +26,10 @@ def test_rp2_i2c_pins_follow_the_rp2040_function_table():
     # I2C0 SDA on GPIO n % 4 == 0, SCL on n % 4 == 1; I2C1 on 2 and 3
     check({"board": "rp2_pico", "rtc": {"chip": "ds3231", "sda": 6, "scl": 5}},
           "rtc.sda = 6", "I2C0 of rp2_pico has SDA on GPIO 4, 8, 12, 16, 20, 28")  # fmt: skip
-    check({"board": "rp2_pico", "rtc": {"chip": "ds3231", "i2c": 1, "sda": 2, "scl": 3}},
-          "rtc.sda = 2")  # fmt: skip  (GPIO 2 is the RS-485 DE pin)
+    check(
+        {"board": "rp2_pico", "rtc": {"chip": "ds3231", "i2c": 1, "sda": 2, "scl": 3}},
+        "rtc.sda = 2",
+    )  # fmt: skip  (GPIO 2 is the RS-485 DE pin)
     check({"board": "rp2_pico", "rtc": {"chip": "ds3231", "sda": 4, "scl": 4}}, "rtc.scl = 4")
 
 
