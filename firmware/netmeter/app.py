@@ -130,8 +130,9 @@ class App:
             flags |= BAD_READING
         if rejected:
             flags |= PULSES_REJECTED
-        self._log_poll(t, result, rejected)
         timekeeper = self.timekeeper
+        # An unset clock's reading is no date: log ms since start ("clock unset +s" in host log).
+        self._log_poll(t if timekeeper.placed else self.monotonic_us() // 1000, result, rejected)
         if not timekeeper.placed:
             # t is no UTC time: hold the reading in the open interval, close nothing.
             timekeeper.hold(self.acc, imp, exp, flags)
