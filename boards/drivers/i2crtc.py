@@ -5,19 +5,23 @@
 # Register maps, from the datasheets (both chips answer at 7-bit address 0x68, auto-increment
 # the register address, and count in BCD, 24-hour mode here):
 #
-# Maxim DS3231 (datasheet 19-5170, "Timekeeping Registers", Figure 1):
+# Maxim DS3231 (data sheet 19-5170, Figure 1 "Timekeeping Registers", "Control Register
+# (0Eh)", "Status Register (0Fh)"):
 #   00h seconds 00-59   01h minutes 00-59   02h hours (bit 6 = 12/24, 0: 24 h) 00-23
 #   03h day 1-7         04h date 01-31      05h month 01-12, bit 7 = century
 #   06h year 00-99      07h-0Dh alarms
 #   0Eh control: bit 7 /EOSC (1 stops the oscillator on battery); power-on 1Ch
 #   0Fh status: bit 7 OSF, set when the oscillator stopped (and at first power-up), cleared
 #       only by writing 0; bit 3 EN32kHz; bit 2 BSY (read only); power-on 88h
-# NXP PCF8523 (datasheet Rev. 7, Table 7 "Register overview"):
+# NXP PCF8523 (product data sheet Rev. 6, section 8 "Functional description": register
+# overview, 8.5 power management, 8.6 time and date registers):
 #   00h Control_1: bit 5 STOP, bit 3 12_24 (0: 24 h)
-#   02h Control_3: bits 7-5 PM, battery switch-over; the reset value 111 leaves it OFF (the
-#       backup battery does nothing until PM is written, 000: switch-over in standard mode)
-#   03h seconds: bit 7 OS, set at power-on reset and when the oscillator stopped ("clock
-#       integrity is not guaranteed"), cleared by writing it 0
+#   02h Control_3: bits 7-5 PM[2:0] (Table 11); the reset value 111 leaves the battery
+#       switch-over OFF (the backup battery does nothing until PM is written; 000:
+#       switch-over in standard mode, battery low detection on)
+#   03h Seconds (Table 12): bit 7 OS, "clock integrity is not guaranteed": always set at
+#       power-on, set whenever the oscillator stopped, cleared by writing 0 (not while the
+#       oscillator is not running)
 #   04h minutes         05h hours 00-23     06h days 01-31   07h weekdays 0-6
 #   08h months 01-12    09h years 00-99
 from boards.drivers.clock import fields_to_unix_ms, unix_ms_to_fields

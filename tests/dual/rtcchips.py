@@ -7,10 +7,10 @@
 # day 01), control 0Eh = 1Ch, status 0Fh = 88h (OSF set: "the first time power is applied"),
 # OSF is cleared only by writing 0 (a 1 written leaves it as it is), BSY (0Fh bit 2) and the
 # temperature 11h-12h are read-only, bit 7 of 00h, 01h, 04h reads 0.
-# PCF8523 (NXP Rev. 7, Table 7 and the reset values in section 8.3): 14h registers 00h-13h,
-# the pointer wraps after 13h to 00h; reset: Control_1 00h, Control_2 00h, Control_3 E0h (PM
-# 111: battery switch-over off), Seconds 80h (OS set), Days 01h, Weekdays 06h, Months 01h,
-# Years 00h.
+# PCF8523 (NXP product data sheet Rev. 6, section 8): 14h registers 00h-13h, the pointer
+# wraps after 13h to 00h; reset: Control_1 00h, Control_2 00h, Control_3 E0h (PM 111: battery
+# switch-over off, Table 11), Seconds 80h (OS set at power-on, Table 12; it cannot be cleared
+# while the oscillator is not running), Days 01h, Weekdays 06h, Months 01h, Years 00h.
 
 
 class Ds3231Model:
@@ -41,6 +41,7 @@ class Pcf8523Model:
     ZERO_BITS = {0x04: 0x80, 0x05: 0xC0, 0x06: 0xC0, 0x07: 0xF8, 0x08: 0xE0}
 
     def __init__(self):
+        self.oscillating = True  # False: a crystal that does not run (broken, unsoldered)
         self.regs = bytearray(self.SIZE)
         self.regs[0x02] = 0xE0
         self.regs[0x03] = 0x80
@@ -49,6 +50,8 @@ class Pcf8523Model:
         self.regs[0x08] = 0x01
 
     def write(self, reg, value):
+        if reg == 0x03 and not self.oscillating:
+            value |= 0x80  # OS stays set while the oscillator does not run
         self.regs[reg] = value & ~self.ZERO_BITS.get(reg, 0) & 0xFF
 
 

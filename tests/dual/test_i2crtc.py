@@ -73,6 +73,14 @@ def test_pcf8523_after_reset_has_no_time_and_a_write_turns_the_battery_on():
     assert rtc.read_ms() is None
 
 
+def test_pcf8523_whose_crystal_does_not_run_is_never_believed():
+    chip = Pcf8523Model()
+    chip.oscillating = False
+    rtc = Pcf8523(FakeI2C({0x68: chip}))
+    rtc.write_ms(T)
+    assert chip.regs[0x03] & 0x80 and rtc.read_ms() is None
+
+
 def test_pcf8523_read_in_12_hour_mode():
     chip = Pcf8523Model()
     rtc = Pcf8523(FakeI2C({0x68: chip}))
