@@ -11,24 +11,9 @@
 #   counting: how the inputs count: "irq" (hard IRQ, any input), "pcnt" (esp32 pulse
 #   counter, any input), "pwm_b" (RP2040 countio: a PWM channel-B pin, one per slice),
 #   None (the simulator drives its inputs itself)
-#   i2c: I2C bus id -> the GPIOs its SDA and SCL can use (UART and DE pins left out), for an
-#   external RTC (shared.configrtc); i2c_default: the rtc section's default bus and pins.
-#   Absent: no RTC option on that board.
-
-# RP2040 function table: I2C0 SDA on GPIO 0, 4, 8, ... (n % 4 == 0), SCL on n % 4 == 1; I2C1
-# SDA on n % 4 == 2, SCL on n % 4 == 3 (the rp2 port refuses others: "bad SDA pin"). The
-# Pico breaks out GPIO 0-22 and 26-28; 0, 1, 2 are the UART and DE.
-_PICO_GPIO = tuple(range(3, 23)) + (26, 27, 28)
-_RP2_I2C = {
-    i: {
-        "sda": tuple([n for n in _PICO_GPIO if n % 4 == 2 * i]),
-        "scl": tuple([n for n in _PICO_GPIO if n % 4 == 2 * i + 1]),
-    }
-    for i in (0, 1)
-}
-# ESP32-S3: the GPIO matrix routes either I2C controller to any free GPIO.
-_ESP32_FREE = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 21, 38, 39, 40, 41, 42)
-_ESP32_I2C = {i: {"sda": _ESP32_FREE, "scl": _ESP32_FREE} for i in (0, 1)}
+#   i2c: how an external RTC's I2C pins are routed (shared.configrtc): "rp2040" (its
+#   function table), "matrix" (any of inputs); i2c_default: the rtc section's default bus
+#   and pins. Absent: no RTC option on that board.
 BOARDS = {
     "rp2_pico": {
         # Pico W: 848 KB of filesystem, 90 days of 15-minute records (656 KB); a Pico 2
@@ -38,9 +23,9 @@ BOARDS = {
         "capacity_max": 35040,
         "wirings": ("separate", "direction"),
         "pins": {"import": 14, "export": 15, "direction": 13},
-        "inputs": _PICO_GPIO,
+        "inputs": tuple(range(3, 23)) + (26, 27, 28),
         "counting": "irq",
-        "i2c": _RP2_I2C,
+        "i2c": "rp2040",
         "i2c_default": {"i2c": 0, "sda": 4, "scl": 5},
     },
     "esp32_s3": {
@@ -49,9 +34,9 @@ BOARDS = {
         "capacity_max": 70080,
         "wirings": ("separate",),
         "pins": {"import": 4, "export": 5},
-        "inputs": _ESP32_FREE,
+        "inputs": (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 21, 38, 39, 40, 41, 42),
         "counting": "pcnt",
-        "i2c": _ESP32_I2C,
+        "i2c": "matrix",
         "i2c_default": {"i2c": 0, "sda": 1, "scl": 2},
     },
     "feather_rp2040_cp": {

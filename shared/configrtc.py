@@ -5,6 +5,18 @@ from shared.configcheck import ConfigInvalid, is_int, known_keys, one_of, sectio
 
 CHIPS = ("ds3231", "pcf8523")
 KEYS = ("chip", "i2c", "sda", "scl")
+BUSES = (0, 1)
+
+
+def usable_pins(caps, bus, key):
+    """The GPIOs a board can give I2C bus `bus` for `key` (sda or scl), UART and DE left out.
+
+    rp2040: its function table puts I2C0 SDA on GPIO n % 4 == 0, SCL on n % 4 == 1, I2C1 on
+    2 and 3 (the rp2 port refuses others: "bad SDA pin"). matrix (esp32): any free GPIO."""
+    if caps["i2c"] == "matrix":
+        return caps["inputs"]
+    lane = 2 * bus + (1 if key == "scl" else 0)
+    return tuple([n for n in caps["inputs"] if n % 4 == lane])
 
 
 def rtc_section(cfg, board, caps, pulses):
@@ -13,8 +25,7 @@ def rtc_section(cfg, board, caps, pulses):
     may not take (a pin serves one purpose)."""
     section("rtc", cfg)
     known_keys("rtc.", cfg, KEYS)
-    buses = caps.get("i2c")
-    if buses is None:
+    if caps.get("i2c") is None:
         raise ConfigInvalid(
             "rtc: board %s has no I2C RTC support (rp2_pico and esp32_s3 have); remove the "
             "rtc section" % board
@@ -24,8 +35,7 @@ def rtc_section(cfg, board, caps, pulses):
     out = dict(caps["i2c_default"])
     out.update(cfg)
     one_of("rtc.chip", out["chip"], CHIPS)
-    one_of("rtc.i2c", out["i2c"], tuple(sorted(buses)))
-    bus = buses[out["i2c"]]
+    one_of("rtc.i2c", out["i2c"], BUSES)
     taken = {}
     pins = pulses["pins"] or {}
     roles = ("import", "direction") if pulses["wiring"] == "direction" else ("import", "export")
@@ -34,7 +44,7 @@ def rtc_section(cfg, board, caps, pulses):
             taken[pins[role]] = "pulses.pins." + role
     for key in ("sda", "scl"):
         pin = out[key]
-        allowed = bus[key]
+        allowed = usable_pins(caps, out["i2c"], key)
         if not is_int(pin) or pin not in allowed:
             raise ConfigInvalid(
                 "rtc.%s = %s: I2C%d of %s has %s on GPIO %s"
