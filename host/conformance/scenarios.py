@@ -4,6 +4,10 @@ Times are meter milliseconds (t = 0 is midnight of the simulated day). Each faul
 (t_ms, name, argument) and is applied by the runner just before the step that reaches t.
 `expect` maps a flag name to the window (t0, t1) in which it must appear on at least one
 interval; it may appear on no interval outside it (the interval holding t1 included).
+
+("power_cut", ms) cuts the board's power for ms; ("power_cut", ms, "clock_unset") brings it
+back with its clock unset (a board without a battery-backed clock, docs/timekeeping.md)
+until ("time_known",), the host's SET_TIME over the link.
 """
 
 from dataclasses import dataclass, field
