@@ -43,6 +43,7 @@ class SyncResult:
         self.notes = []  # lines about records not stored because the history has them
         self.acked = None
         self.clock_step_ms = None
+        self.clock_was_unset = False  # INFO said clock_set false: this sync set it
         self.ack_skipped = None  # why no ACK was sent, or None
 
     def summary(self):
@@ -76,10 +77,14 @@ def sync(
     if not device_id:
         raise SyncError("the device reports no device_id: push a config that sets one")
     result = SyncResult(device_id)
-    if link.key is None and key_loader is not None and (set_time or ack):
+    # A board that restarted without a clock holds its readings until the time is set
+    # (docs/timekeeping.md): every sync that can sign sets it then.
+    unset = info.get("clock_set") is False
+    if link.key is None and key_loader is not None and (set_time or ack or unset):
         link.key = key_loader(device_id)
-    if set_time:
+    if set_time or (unset and link.key is not None):
         result.clock_step_ms = link.set_time()
+        result.clock_was_unset = unset
     first, next_seq = info.get("first_seq"), info.get("next_seq")
     head = history.head(device_id)
     if first is None or next_seq is None or next_seq <= first:

@@ -40,6 +40,7 @@ DEFAULTS = {
     "netting": {},
     "pulses": {},
     "rs485": {},
+    "rtc": None,  # an external I2C RTC: {"chip": "ds3231" | "pcf8523", "i2c", "sda", "scl"}
 }
 NETTING_DEFAULTS = {
     "interval_min": 15,
@@ -109,6 +110,10 @@ def resolve(cfg):
         from shared.s0 import PULSE_DEFAULTS
 
         out["pulses"] = dict(PULSE_DEFAULTS, pins=caps["pins"])
+    if out["rtc"] is not None:
+        from shared.configrtc import rtc_section
+
+        out["rtc"] = rtc_section(out["rtc"], board, caps, out["pulses"])
     if out["netting"] != {}:
         from shared.confignetting import netting_section
 

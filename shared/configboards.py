@@ -11,6 +11,9 @@
 #   counting: how the inputs count: "irq" (hard IRQ, any input), "pcnt" (esp32 pulse
 #   counter, any input), "pwm_b" (RP2040 countio: a PWM channel-B pin, one per slice),
 #   None (the simulator drives its inputs itself)
+#   i2c: how an external RTC's I2C pins are routed (shared.configrtc): "rp2040" (its
+#   function table), "matrix" (any of inputs); i2c_default: the rtc section's default bus
+#   and pins. Absent: no RTC option on that board.
 BOARDS = {
     "rp2_pico": {
         # Pico W: 848 KB of filesystem, 90 days of 15-minute records (656 KB); a Pico 2
@@ -22,6 +25,8 @@ BOARDS = {
         "pins": {"import": 14, "export": 15, "direction": 13},
         "inputs": tuple(range(3, 23)) + (26, 27, 28),
         "counting": "irq",
+        "i2c": "rp2040",
+        "i2c_default": {"i2c": 0, "sda": 4, "scl": 5},
     },
     "esp32_s3": {
         "watchdog_max_ms": 60000,
@@ -31,6 +36,8 @@ BOARDS = {
         "pins": {"import": 4, "export": 5},
         "inputs": (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 21, 38, 39, 40, 41, 42),
         "counting": "pcnt",
+        "i2c": "matrix",
+        "i2c_default": {"i2c": 0, "sda": 1, "scl": 2},
     },
     "feather_rp2040_cp": {
         "watchdog_max_ms": 8388,

@@ -171,6 +171,34 @@ def make_machine(pins, flavour, log=None, de_pin=None, uart_ids=(0, 1), counter_
                 raise HardwareMisuse("RTC.datetime needs 8 fields, got %r" % (fields,))
             state.rtc_fields = tuple(fields)
 
+    class I2C:
+        """machine.I2C on a bus of chip models (state.i2c_chips: address -> model, e.g.
+        tests/dual/rtcchips.py). rp2 refuses pins its I2C block cannot use, as the port does
+        (ValueError "bad SDA pin": GPIO n % 4 == 2 * id for SDA, 2 * id + 1 for SCL)."""
+
+        def __init__(self, id, **kwargs):
+            _check_kwargs("I2C", kwargs, ("scl", "sda", "freq", "timeout"))
+            if id not in (0, 1):
+                raise ValueError("I2C(%r) doesn't exist" % id)
+            for key, offset in (("sda", 0), ("scl", 1)):
+                pin = kwargs.get(key)
+                number = pin.id if isinstance(pin, Pin) else pin
+                if number not in pins:
+                    raise HardwareMisuse("I2C %s=%r: no such GPIO" % (key, pin))
+                if flavour == "rp2" and number % 4 != 2 * id + offset:
+                    raise ValueError("bad %s pin" % key.upper())
+            self.kwargs = kwargs
+            from rtcchips import FakeI2C
+
+            self.bus = FakeI2C(state.__dict__.setdefault("i2c_chips", {}))
+            log.append(("i2c", id, kwargs))
+
+        def readfrom_mem(self, addr, memaddr, nbytes):
+            return self.bus.readfrom_mem(addr, memaddr, nbytes)
+
+        def writeto_mem(self, addr, memaddr, buf):
+            return self.bus.writeto_mem(addr, memaddr, buf)
+
     class Counter:
         RISING = 1
         FALLING = 2
@@ -250,6 +278,7 @@ def make_machine(pins, flavour, log=None, de_pin=None, uart_ids=(0, 1), counter_
     machine.WDT = WDT
     machine.RTC = RTC
     machine.Timer = Timer
+    machine.I2C = I2C
     machine.unique_id = lambda: b"\xe6\x61\x38\x52\x83\x3a\x4f\x2c"
     if flavour == "esp32":
         machine.Counter = Counter

@@ -528,3 +528,50 @@ def test_rp2_s0_pins_are_set_in_the_config_and_checked(rp2):
             made("rp2_pico", pulses={"pins": {"import": bad}})
     with pytest.raises(ConfigInvalid, match="pulses.pins.pulse is not an input of rp2_pico"):
         made("rp2_pico", pulses={"pins": {"pulse": 14}})
+
+
+# -- an external RTC on I2C ---------------------------------------------------------------
+
+RTC_T = 1764403200000  # 2025-11-29 08:00:00 UTC
+
+
+def test_rp2_with_a_ds3231_boots_with_its_time_and_set_time_writes_it(rp2, ticks):
+    from rtcchips import Ds3231Model, FakeI2C
+
+    from boards.drivers.i2crtc import Ds3231
+
+    chip = Ds3231Model()
+    Ds3231(FakeI2C({0x68: chip})).write_ms(RTC_T)
+    rp2.state.i2c_chips = {0x68: chip}
+    hw = rp2_pico.build(made("rp2_pico", rtc={"chip": "ds3231"}))
+    assert hw.clock.is_set and hw.clock.now_ms() == RTC_T
+    assert rp2.state.rtc_fields == (2025, 11, 29, 5, 8, 0, 0, 0)  # machine.RTC set from it
+    assert "ds3231 on I2C0 (sda 4, scl 5): clock set from it at boot" == hw.clock.rtc_state
+    ticks.t += 1000
+    hw.clock.set_ms(RTC_T + 3600000)  # SET_TIME
+    assert chip.regs[0x02] == 0x09
+
+
+def test_rp2_with_an_rtc_that_does_not_answer_boots_unset_and_says_so(rp2, ticks):
+    hw = rp2_pico.build(made("rp2_pico", rtc={"chip": "pcf8523", "i2c": 1, "sda": 6, "scl": 7}))
+    assert not hw.clock.is_set
+    assert hw.clock.rtc_state.startswith("pcf8523 on I2C1 (sda 6, scl 7): no answer (OSError")
+
+
+def test_esp32_routes_the_rtc_to_any_free_pin(esp32, ticks):
+    from rtcchips import Pcf8523Model
+
+    from boards import esp32_s3
+
+    esp32.state.i2c_chips = {0x68: Pcf8523Model()}  # reset: OS set, no time yet
+    hw = esp32_s3.build(made("esp32_s3", rtc={"chip": "pcf8523", "sda": 38, "scl": 39}))
+    assert not hw.clock.is_set and "time lost" in hw.clock.rtc_state
+    hw.clock.set_ms(RTC_T)
+    assert esp32.state.i2c_chips[0x68].regs[0x03:0x0A] == bytes(
+        [0x00, 0x00, 0x08, 0x29, 0x06, 0x11, 0x25]
+    )
+
+
+def test_the_rp2_fake_refuses_i2c_pins_as_the_port_does(rp2):
+    with pytest.raises(ValueError, match="bad SDA pin"):
+        rp2.I2C(0, sda=rp2.Pin(6), scl=rp2.Pin(5))

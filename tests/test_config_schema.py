@@ -11,6 +11,7 @@ from pathlib import Path
 
 from shared.config import DEFAULTS, NETTING_DEFAULTS, RS485_DEFAULTS
 from shared.configboards import BOARDS
+from shared.configrtc import KEYS as RTC_KEYS
 from shared.s0 import PULSE_DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,7 @@ SECTIONS = {
     "netting": set(NETTING_DEFAULTS),
     "pulses": set(PULSE_DEFAULTS),
     "rs485": set(RS485_DEFAULTS),
+    "rtc": set(RTC_KEYS),
 }
 # Names the firmware gives the settings or one of their sections.
 HOLDERS = {
@@ -33,7 +35,8 @@ HOLDERS = {
     "netting": "netting",
 }
 # cfg is the settings in app.py, a section elsewhere.
-CFG = {"app.py": "", "netting.py": "netting", "pulsecounter.py": "pulses", "linkdevice.py": ""}
+CFG = {"app.py": "", "netting.py": "netting", "pulsecounter.py": "pulses", "linkdevice.py": "",
+       "i2crtc.py": "rtc"}  # fmt: skip
 # What netmeter.netting's builder takes beside the settings: made from the register map.
 DERIVED = {"netting": {"register_mwh_per_count", "register_wrap_bits"}}
 
@@ -118,7 +121,7 @@ def test_every_setting_the_firmware_reads_is_in_the_schema():
 
 def schema_names():
     names = sorted(DEFAULTS)
-    for section in ("netting", "pulses", "rs485"):
+    for section in ("netting", "pulses", "rs485", "rtc"):
         names += ["%s.%s" % (section, k) for k in sorted(SECTIONS[section])]
     return names
 

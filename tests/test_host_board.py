@@ -391,3 +391,58 @@ def test_config_set_changes_single_settings_and_keeps_the_rest(board, capsys):
     want["rs485"]["baud"] = 19200
     want["netting"]["summation"] = "arithmetic"
     assert installed == want
+
+
+def test_after_a_cut_without_a_battery_clock_host_sync_sets_the_clock_and_one_record_follows(
+    tmp_path, capsys
+):
+    # A board of its own (the module's board had its clock stepped by a year above). It
+    # comes back from a cut with its clock unset (reading 2021-01-01), holds its readings,
+    # and `host sync` sets the clock by itself.
+    import shutil
+
+    from host.conformance.simulated import staged_firmware
+    from shared.record import CLOCK_ADJUSTED, POWER_DOWN
+
+    directory = tmp_path / "board"
+    directory.mkdir()
+    fw = staged_firmware()
+    shutil.copytree(fw / "lib", directory / "lib")
+    shutil.copy(fw / "main.py", directory / "main.py")
+    (directory / "config.json").write_text(json.dumps(dict(CONFIG, board="unix_sim")))
+    key = os.urandom(32)
+    (directory / "link.key").write_text(key.hex() + "\n")
+    key_file = tmp_path / "sim-1.key"
+    key_file.write_text(key.hex() + "\n")
+    key_file.chmod(0o600)
+    args = ["--device", None, "--key", key_file]
+    sim = Simulation(directory, CONFIG, SimMeter(SiteConfig(seed=7)), start_ms=10 * HOUR_MS)
+    try:
+        sim.start(deploy_firmware=False)
+        args[1] = sim.board.device
+        sim.run(sim.now_ms + HOUR_MS, 30_000)
+        last = sim.records()[-1]
+        sim.power_cut(2 * HOUR_MS, clock_set=False)
+        sim.run(sim.now_ms + 20 * 60_000, 30_000)  # 20 minutes held: nothing closes
+        assert sim.records()[-1].seq == last.seq
+        code, out, _ = run(capsys, "status", *args)
+        assert code == 0 and "clock    NOT SET: readings are held" in out
+        code, out, err = run(capsys, "sync", *args, "--db", tmp_path / "h.db")
+        assert code == 0, err
+        assert "clock was not set (the board restarted without a clock): set to this" in out
+        assert "warning" not in err
+        sim.clock_known()  # the simulator's frame follows the board's clock back to true time
+        sim.run(sim.now_ms + 30 * 60_000, 30_000)
+        cut = [r for r in sim.records() if r.seq > last.seq]  # (the sync's ACK deleted older)
+        assert cut[0].flags & POWER_DOWN and cut[0].flags & CLOCK_ADJUSTED
+        # one record from the interval open at the cut to the boundary after the clock set
+        t0, t1 = sim.meter_time(cut[0])
+        assert t1 - t0 > 2 * HOUR_MS + 20 * 60_000 and t1 % (5 * 60_000) == 0
+        assert t0 == sim.meter_time(last)[1]  # no hole, no overlap
+        assert not any(r.flags & POWER_DOWN for r in cut[1:]) and len(cut) >= 5
+        end = sim.meter_time(cut[-1])[1]
+        (imp0, exp0), (imp1, exp1) = register_wh(sim.meter, t0), register_wh(sim.meter, end)
+        assert sum(r.a_plus for r in cut) == (imp1 - imp0) * 1000  # exact, outage included
+        assert sum(r.a_minus for r in cut) == (exp1 - exp0) * 1000
+    finally:
+        sim.stop()

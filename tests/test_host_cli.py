@@ -508,3 +508,36 @@ def test_sim_board_takes_signed_commands_and_notices_its_board_died(tmp_path):
     assert proc.returncode == 1 and err.count("\n") == 1
     assert err.startswith("host: the simulated board's process ended (exit status -9;")
     assert "start it again with the same --dir to resume" in err
+
+
+class UnsetClockLink:
+    """INFO and STATUS of a board that restarted without a battery clock."""
+
+    def __init__(self, clock_set):
+        self.clock_set = clock_set
+
+    def info(self):
+        return {"board": "rp2_pico", "device_id": "pico-1", "fw": "0.1.0", "proto": 1,
+                "first_seq": 0, "next_seq": 0, "clock_ms": 1609459212000,
+                "clock_set": self.clock_set,
+                "rtc": "ds3231 on I2C0 (sda 4, scl 5): time lost (oscillator stopped: battery "
+                       "flat or missing?)"}  # fmt: skip
+
+    def status(self):
+        return {"p": [], "comm": {}, "errors": []}
+
+    def close(self):
+        pass
+
+
+def test_status_says_an_unset_clock_holds_the_readings_and_shows_no_false_time(capsys):
+    from host.cli import main
+
+    assert main(["status", "--device", "/dev/ttyACM0"], link=UnsetClockLink(False)) == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if x.startswith("clock")]
+    assert line == "clock    NOT SET: readings are held, no interval closes; `host sync` sets it"
+    assert "rtc      ds3231 on I2C0 (sda 4, scl 5): time lost (oscillator stopped" in out
+    assert main(["status", "--device", "/dev/ttyACM0"], link=UnsetClockLink(True)) == 0
+    out = capsys.readouterr().out
+    assert "clock    2021-01-01 00:00:12 UTC" in out

@@ -382,3 +382,51 @@ def test_config_files_take_comments_and_toml(tmp_path, capsys):
     toml.write_text("[netting]\ninterval_min = 7\n")
     assert main(["config", "validate", str(toml)]) == 1
     assert "site.toml: netting.interval_min = 7" in capsys.readouterr().err
+
+
+class UnsetClockDevice(StoreDevice):
+    """A board that restarted without a battery clock: INFO says clock_set false."""
+
+    def __init__(self, store):
+        StoreDevice.__init__(self, store)
+        self.clock_set = False
+        self.sets = []
+
+    def info(self):
+        return dict(StoreDevice.info(self), clock_set=self.clock_set)
+
+    def set_time(self, ms):
+        self.sets.append(ms)
+        self.clock_set = True
+        return ms - 1609459200000
+
+
+def test_sync_sets_an_unset_clock_by_itself(tmp_path):
+    device = UnsetClockDevice(make_store(tmp_path / "records", 3))
+    with History(tmp_path / "h.db") as history:
+        result = sync(link_to(device), history)
+        assert len(device.sets) == 1 and result.clock_was_unset
+        again = sync(link_to(device), history)  # set now: a sync leaves it alone
+        assert len(device.sets) == 1 and not again.clock_was_unset
+        assert again.clock_step_ms is None
+
+
+def test_sync_without_a_key_leaves_an_unset_clock_and_still_stores(tmp_path):
+    device = UnsetClockDevice(make_store(tmp_path / "records", 3))
+    link = Link(Loopback(LinkServer(device, KEY)), key=None, timeout=0.2)
+    with History(tmp_path / "h.db") as history:
+        result = sync(link, history, key_loader=lambda device_id: None)
+        assert device.sets == [] and result.clock_step_ms is None and result.stored == 3
+
+
+def test_sync_command_says_in_one_line_that_it_set_an_unset_clock(tmp_path, capsys):
+    device = UnsetClockDevice(make_store(tmp_path / "records", 3))
+    code = main(["sync", "--device", "x", "--db", str(tmp_path / "h.db")], link=link_to(device))
+    out, err = capsys.readouterr()
+    assert code == 0 and device.sets
+    lines = [line for line in out.splitlines() if "clock" in line]
+    assert lines == [
+        "clock was not set (the board restarted without a clock): set to this computer's UTC; "
+        "the readings it held close at the next interval boundary"
+    ]
+    assert "warning" not in err

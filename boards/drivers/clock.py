@@ -89,6 +89,9 @@ class TicksClock:
         self._diff = ticks_diff or circle_diff
         self._rtc = rtc
         self.is_set = False
+        # An external battery-backed RTC (boards.drivers.i2crtc): written at every set_ms.
+        self.external = None
+        self.rtc_state = None  # what INFO says about it
         base = rtc.read_ms() if rtc is not None else 0
         self._anchor_ms = base
         self._anchor_ticks = ticks_ms()
@@ -105,3 +108,8 @@ class TicksClock:
         if self._rtc is not None:
             self._rtc.write_ms(unix_ms)
         self.is_set = True
+        if self.external is not None:
+            try:
+                self.external.write_ms(unix_ms)
+            except OSError as exc:  # the board's clock is set all the same
+                self.rtc_state = "%s: not written (OSError %s)" % (self.external.NAME, exc)

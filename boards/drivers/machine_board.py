@@ -21,12 +21,17 @@ def machine_hardware(machine, board, settings, pulses, tx, rx):
         timeout=0,
     )
     de = machine.Pin(board.PIN_RS485_DE, machine.Pin.OUT, value=0)
+    clock = TicksClock(ticks_ms, ticks_diff, MachineRtc(machine.RTC()))
+    if settings.get("rtc") is not None:  # an external battery-backed RTC on I2C
+        from boards.drivers.i2crtc import attach
+
+        attach(machine, settings["rtc"], clock)
     return Hardware(
         board.NAME,
         pulses=pulses,
         rs485=DeRs485(uart, de, line["baud"]),
         watchdog=MachineWatchdog(machine, settings["watchdog_ms"]),
-        clock=TicksClock(ticks_ms, ticks_diff, MachineRtc(machine.RTC())),
+        clock=clock,
         fs_root=board.FS_ROOT,
         device_id=unique_id(machine),
         periodic=periodic_timer(machine, getattr(board, "TIMER_ID", -1)),

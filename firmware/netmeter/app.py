@@ -8,9 +8,10 @@ from netmeter.errlog import ErrorLog
 from netmeter.poller import MeterPoller
 from netmeter.rtu import ExceptionReply, ResponseTimeout, RtuMaster
 from netmeter.store import RecordStore
+from netmeter.timekeeping import TimeKeeper
 from netmeter.trace import FrameTrace
 from shared.port import ticks_diff, ticks_us
-from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
+from shared.record import BAD_READING, COMM_ERROR, PULSES_REJECTED
 from shared.regmap import RegisterMap, mwh_per_count
 
 
@@ -67,6 +68,8 @@ class App:
         # drops its device when the host goes quiet.
         self.acked = -1  # the host's last ack since boot, for INFO
         self.config_pending = False  # a new config.json waits for the next boot
+        # No interval is closed in an unknown time base (netmeter.timekeeping).
+        self.timekeeper = TimeKeeper(hw.clock.is_set)
         self._ticks = ticks_us
         self._last_ticks = self._ticks()
         self._mono_us = 0
@@ -87,6 +90,7 @@ class App:
             due = self.next_poll_ms
             if due is None or now_ms >= due or due - now_ms > self.period_ms:
                 self.poll_t = now_ms
+                self.timekeeper.poll_started(self.hw.clock.is_set)
                 self.next_poll_ms = (now_ms // self.period_ms + 1) * self.period_ms
                 self.poller.start(self.monotonic_us())
         if self.poll_t is not None:
@@ -125,8 +129,16 @@ class App:
             flags |= BAD_READING
         if rejected:
             flags |= PULSES_REJECTED
-        if not self.hw.clock.is_set:
-            flags |= CLOCK_INVALID
+        timekeeper = self.timekeeper
+        # An unset clock's reading is no date: log ms since start ("clock unset +s" in host log).
+        self._log_poll(t if timekeeper.placed else self.monotonic_us() // 1000, result, rejected)
+        if not timekeeper.placed:
+            # t is no UTC time: hold the reading in the open interval, close nothing.
+            timekeeper.hold(self.acc, imp, exp, flags)
+            self.keep(t, [])
+            return
+        if timekeeper.first_placed():
+            self.last_checkpoint_ms = None  # the held checkpoints' times were not UTC
         values = result.values
         power = None
         if self.uses_power:
@@ -140,7 +152,6 @@ class App:
         counts = result.counts
         if "import_energy" in counts and "export_energy" in counts:
             registers = (counts["import_energy"][0], counts["export_energy"][0])
-        self._log_poll(t, result, rejected)
         records = self.acc.update(t, power, registers, (imp, exp), flags)
         self.keep(t, records)
 
@@ -197,8 +208,8 @@ class App:
     def clock_stepped(self, step_ms):
         """SET_TIME moved the clock by step_ms: the open interval closes, flagged."""
         old = self.acc.last_t
-        if old is None:
-            return
+        if old is None or not self.timekeeper.may_step():
+            return  # a clock set while the time was unknown ends the hold, steps nothing
         self.keep(old + step_ms, self.acc.step_clock(old + step_ms))
 
     def reset_net(self):

@@ -14,7 +14,7 @@ import sys
 # rare, so given back at once).
 CONFIG_MODULES = (
     "netmeter.bootconfig shared.config shared.configboards shared.configcheck"
-    " shared.confignetting shared.configpulses shared.mapconfig"
+    " shared.confignetting shared.configpulses shared.configrtc shared.mapconfig"
 )
 # The strict JSON check of a PUT_CONFIG body (netmeter.link): rare, so given back at once.
 STRICT_JSON_MODULES = "shared.strictjson"

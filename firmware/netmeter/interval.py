@@ -73,6 +73,9 @@ class IntervalAccumulator:
     def boundary_after(self, t):
         return (t // self.interval_ms + 1) * self.interval_ms
 
+    def boundary_at_or_after(self, t):
+        return -(-t // self.interval_ms) * self.interval_ms
+
     def update(self, t, power=None, registers=None, pulses=None, flags=0):
         """Take the readings of one instant t (ms); returns the records closed by it."""
         records = []
@@ -83,13 +86,14 @@ class IntervalAccumulator:
             # The clock went backwards without a declared step: treat it as one.
             records += self.step_clock(t)
         if self.outage:
-            # Every interval from the one open at the cut to the one holding t was (partly)
-            # without the device: flag them all, as the loop below closes them.
+            # The first reading after a power cut: the interval open at the cut stretches to
+            # the boundary at or after t and closes as ONE record. Its bounds are exact and
+            # its energy is what the sources measured over them; how the energy of the
+            # outage fell inside it is unknown, so it is not spread over made-up intervals
+            # (docs/timekeeping.md).
             self.outage = False
             self.flags |= POWER_DOWN
-            outage_end = t
-        else:
-            outage_end = None
+            self.end = max(self.end, self.boundary_at_or_after(t))
         readings = (("power", power), ("registers", registers), ("pulses", pulses))
         spans = []
         for name, value in readings:
@@ -103,8 +107,6 @@ class IntervalAccumulator:
         while self.end <= t:
             self._book(spans, self.end)
             records.append(self._close(self.end))
-            if outage_end is not None and self.start < outage_end:
-                self.flags |= POWER_DOWN
         self._book(spans, t)
         self.flags |= flags
         self.last_t = t

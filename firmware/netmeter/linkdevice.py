@@ -56,6 +56,7 @@ class AppDevice:
             "config_pending": self.app.config_pending,
             "clock_ms": clock.now_ms(),
             "clock_set": bool(clock.is_set),
+            "rtc": getattr(clock, "rtc_state", None),  # an external RTC: what boot found
             "first_seq": first,
             "next_seq": next_seq,
             "acked": self.app.acked,

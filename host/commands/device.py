@@ -192,10 +192,12 @@ def cmd_status(args):
         "device   %s (%s, firmware %s, link protocol %s)"
         % (info.get("device_id") or "?", info.get("board"), info.get("fw"), info.get("proto"))
     )
-    print(
-        "clock    %s%s"
-        % (utc(info.get("clock_ms", 0) / 1000), "" if info.get("clock_set") else "  (NOT SET)")
-    )
+    if info.get("clock_set"):
+        print("clock    %s" % utc(info.get("clock_ms", 0) / 1000))
+    else:  # status only looks; sync sets an unset clock (docs/timekeeping.md)
+        print("clock    NOT SET: readings are held, no interval closes; `host sync` sets it")
+    if info.get("rtc"):
+        print("rtc      %s" % info["rtc"])
     print(
         "records  %d held, seq %s..%s" % (held, first, None if next_seq is None else next_seq - 1)
     )

@@ -115,16 +115,19 @@ def cmd_sync(args):
         if created and not stored:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(str(args.db) + suffix).unlink(missing_ok=True)
-    if result.clock_step_ms is not None:
+    if result.clock_was_unset:
+        print("clock was not set (the board restarted without a clock): set to this computer's "
+              "UTC; the readings it held close at the next interval boundary")  # fmt: skip
+    elif result.clock_step_ms is not None:
         print("clock set: stepped by %s" % duration(result.clock_step_ms))
     for line in result.summary():
         print(line)
     if result.ack_skipped:
         print("host: warning: %s" % result.ack_skipped, file=sys.stderr)
-    if not args.set_time and not link.info().get("clock_set", True):
+    if result.clock_step_ms is None and not link.info().get("clock_set", True):
         print(
-            "host: warning: the device clock is not set (records carry CLOCK_INVALID): "
-            "run `host sync --set-time` or `host time sync`",
+            "host: warning: the device clock is not set and there is no link key to set it: "
+            "its readings are held, no interval closes; give --key, or run `host time sync`",
             file=sys.stderr,
         )
 

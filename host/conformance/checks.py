@@ -89,9 +89,16 @@ def check(scenario, sim, records, frames, epoch0=None, n_intervals=None):
         return result
     if n_intervals is None:
         n_intervals = (scenario.end_ms - scenario.start_ms) // (scenario.interval_min * 60000)
-    check_sequence(records, n_intervals, result.problems)
+    check_sequence(records, n_intervals, scenario.interval_min, result.problems)
     worst = 0.0
     for r in records:
+        t0, t1 = meter_span(sim, r, frames, epoch0)
+        if t0 < 0 or t1 > sim.meter.now_ms:
+            result.problems.append(
+                "seq %d claims %d..%d ms of meter time, which the run never reached (a wrong "
+                "time base)" % (r.seq, t0, t1)
+            )
+            continue
         row, e0, e1, truth = interval_row(scenario, sim, r, frames, epoch0)
         result.intervals.append(row)
         for name in row["flags"]:
@@ -99,6 +106,8 @@ def check(scenario, sim, records, frames, epoch0=None, n_intervals=None):
         if scenario.quiet:
             check_quiet(r, result.problems)
             continue
+        if scenario.exact_records:
+            check_energy(scenario, r, truth, result.problems)  # flagged or not
         if QUESTIONABLE & set(row["flags"]):
             continue
         worst = max(worst, check_energy(scenario, r, truth, result.problems))
@@ -110,23 +119,30 @@ def check(scenario, sim, records, frames, epoch0=None, n_intervals=None):
         meter_span(sim, records[0], frames, epoch0)[0],
         meter_span(sim, records[-1], frames, epoch0)[1],
     )
-    if scenario.exact_total and scenario.billing == "registers" and not scenario.quiet:
+    in_run = 0 <= span[0] and span[1] <= sim.meter.now_ms
+    if in_run and scenario.exact_total and scenario.billing == "registers" and not scenario.quiet:
         check_conservation(scenario, sim, records, span, result.problems)
-    if scenario.billing == "pulses":
+    if in_run and scenario.billing == "pulses":
         check_pulse_totals(sim.pulse_meter or sim.meter, records, span, result.problems)
+    if scenario.exact_records:
+        check_timeline(scenario, result.intervals, result.problems)
     check_flags(scenario, records, result)
     result.worst_error_pct = round(worst, 4)
     result.passed = not result.problems
     return result
 
 
-def check_sequence(records, n_intervals, problems):
-    """The seqs follow each other, and no interval of the run is missing."""
+def check_sequence(records, n_intervals, interval_min, problems):
+    """The seqs follow each other, and no interval of the run is missing. A record may
+    cover several intervals (a power cut is one record: docs/timekeeping.md); it counts
+    for each interval it covers, a partial one for one."""
     seqs = [r.seq for r in records]
     if seqs != list(range(seqs[0], seqs[0] + len(seqs))):
         problems.append("seq not contiguous")
-    if len(records) < n_intervals:
-        problems.append("%d records, %d intervals expected" % (len(records), n_intervals))
+    interval_s = interval_min * 60
+    covered = sum(max(1, -(-r.duration_s // interval_s)) for r in records)
+    if covered < n_intervals:
+        problems.append("%d records, %d intervals expected" % (covered, n_intervals))
 
 
 def interval_row(scenario, sim, r, frames, epoch0):
@@ -153,6 +169,24 @@ def interval_row(scenario, sim, r, frames, epoch0):
         "true_pulses": [started_i(t1) - started_i(t0), started_e(t1) - started_e(t0)],
     }
     return row, e0, e1, (true_ap, true_am)
+
+
+def check_timeline(scenario, rows, problems):
+    """The records tile the run in true time: each starts where the one before ended, none
+    lies outside the run. With check_energy on every record, no record claims a span of
+    UTC it did not measure (a record in an unset clock's time base fails here)."""
+    for before, row in zip(rows, rows[1:]):
+        if row["t0_ms"] != before["t1_ms"]:
+            problems.append(
+                "seq %d starts at %d ms, seq %d ended at %d ms (a hole or an overlap)"
+                % (row["seq"], row["t0_ms"], before["seq"], before["t1_ms"])
+            )
+    for row in rows:
+        if row["t0_ms"] < scenario.start_ms or row["t1_ms"] > scenario.end_ms:
+            problems.append(
+                "seq %d claims %d..%d ms, outside the run"
+                % (row["seq"], row["t0_ms"], row["t1_ms"])
+            )
 
 
 def check_quiet(r, problems):

@@ -4,6 +4,10 @@ Times are meter milliseconds (t = 0 is midnight of the simulated day). Each faul
 (t_ms, name, argument) and is applied by the runner just before the step that reaches t.
 `expect` maps a flag name to the window (t0, t1) in which it must appear on at least one
 interval; it may appear on no interval outside it (the interval holding t1 included).
+
+("power_cut", ms) cuts the board's power for ms; ("power_cut", ms, "clock_unset") brings it
+back with its clock unset (a board without a battery-backed clock, docs/timekeeping.md)
+until ("time_known",), the host's SET_TIME over the link.
 """
 
 from dataclasses import dataclass, field
@@ -45,6 +49,9 @@ class Scenario:
     check_reactive: bool = False
     # power mode: intervals with less true energy are not held to 0.2 % (starting threshold)
     starting_mwh: int = 20_000
+    # every record, flagged or not, holds the truth of its own span, and the records tile
+    # the run: no record claims a span of UTC it did not measure
+    exact_records: bool = False
 
     @property
     def end_ms(self):
@@ -74,6 +81,41 @@ def gap_flags(flag, t0, t1):
 
 def at(hour, minute=0, second=0):
     return int(hour * HOUR_MS) + minute * MINUTE_MS + second * 1000
+
+
+DAY_H = 24
+
+
+def unset_clock_flags(t0, t1):
+    """What the one record of a cut with the clock unset carries, in (t0, t1): the board was
+    off (POWER_DOWN), ran without knowing the time and had its clock set (CLOCK_ADJUSTED),
+    the registers' span crosses the outage (ESTIMATED), power could not be integrated."""
+    return {
+        "POWER_DOWN": (t0, t1),
+        "CLOCK_ADJUSTED": (t0, t1),
+        "ESTIMATED": (t0, t1),
+        "DATA_INVALID": (t0, t1),
+    }
+
+
+CUT_AT = at(12, 20)
+
+
+def unset_clock_cut(name, outage_ms, set_after_ms, description, cut=CUT_AT, after_h=1.0):
+    """A board without a battery-backed clock (rp2: back at 2021-01-01 after every cut): cut
+    at `cut` for outage_ms, its clock unset until the host sets it set_after_ms after boot;
+    then after_h hours more. Every record is checked against the truth of its own span."""
+    back = cut + outage_ms
+    known = back + set_after_ms
+    return Scenario(
+        name,
+        description,
+        STEADY,
+        hours=(known - at(12)) / HOUR_MS + after_h,
+        faults=((cut, "power_cut", outage_ms, "clock_unset"), (known, "time_known")),
+        expect=unset_clock_flags(cut, known),
+        exact_records=True,
+    )
 
 
 STEADY = SiteConfig(seed=1, profile="steady")
@@ -346,6 +388,50 @@ SCENARIOS = [
         STEADY,
         faults=((at(12, 20), "power_cut", 7 * MINUTE_MS),),
         expect=gap_flags("POWER_DOWN", at(12, 20), at(12, 27)),
+    ),
+    unset_clock_cut(
+        "unset-clock-1min",
+        MINUTE_MS,
+        30_000,
+        "no battery clock: off 1 minute, back with the clock at 2021-01-01; the host sets it "
+        "30 s after boot (in the same interval): the interval open at the cut closes at the "
+        "next boundary, one record, nothing in the wrong time base",
+    ),
+    unset_clock_cut(
+        "unset-clock-1-interval",
+        40 * MINUTE_MS,
+        15 * MINUTE_MS,
+        "no battery clock: off 40 minutes, the clock set 15 minutes (one interval) after boot: "
+        "one record from the interval open at the cut to the boundary after the set",
+    ),
+    unset_clock_cut(
+        "unset-clock-3-days",
+        3 * DAY_H * HOUR_MS,
+        2 * HOUR_MS,
+        "no battery clock: off 3 days, the clock set 2 hours (8 intervals) after boot: one "
+        "record of 3 days 2 hours and more, holding exactly the registers' delta",
+    ),
+    unset_clock_cut(
+        "unset-clock-3-days-set-at-once",
+        3 * DAY_H * HOUR_MS,
+        15_000,
+        "no battery clock: off 3 days, the host sets the clock 15 s after boot",
+        after_h=0.5,
+    ),
+    Scenario(
+        "unset-clock-cut-twice",
+        "no battery clock: off 10 minutes, 20 minutes later off 5 minutes more while the "
+        "clock is still unset, then set 30 minutes later: the held pulses and flags survive "
+        "the second cut in the checkpoint; still one record",
+        STEADY,
+        hours=2,
+        faults=(
+            (at(12, 20), "power_cut", 10 * MINUTE_MS, "clock_unset"),
+            (at(12, 50), "power_cut", 5 * MINUTE_MS, "clock_unset"),
+            (at(13, 25), "time_known"),
+        ),
+        expect=unset_clock_flags(at(12, 20), at(13, 25)),
+        exact_records=True,
     ),
 ]
 SCENARIOS = {s.name: s for s in SCENARIOS}

@@ -94,7 +94,7 @@ def run_scenario(scenario, directory, deploy_with_mpremote=False, realtime=None)
     sim = ScenarioSim(directory, config, meter, start_ms=scenario.start_ms)
     if scenario.separate_pulse_meter:
         sim.pulse_meter = build_meter(scenario)
-    if any(f[1] == "set_time" for f in scenario.faults):
+    if any(f[1] in ("set_time", "time_known") for f in scenario.faults):
         sim.link_key = os.urandom(32)  # installed as `host deploy` does: link.key, hex
         (directory / "link.key").write_text(sim.link_key.hex() + "\n")
     started = time.monotonic()
@@ -161,8 +161,14 @@ def apply_fault(sim, fault, frames, outages):
         sim.epoch_ms += step_ms
         sim.board.set_clock(sim.epoch_ms + sim.now_ms)
     elif name == "power_cut":
+        # ("power_cut", outage_ms) or ("power_cut", outage_ms, "clock_unset"): a board
+        # without a battery-backed clock boots with its clock unset.
         outages.append((sim.now_ms, args[0]))
-        sim.power_cut(args[0])
+        sim.power_cut(args[0], clock_set="clock_unset" not in args)
+    elif name == "time_known":
+        # The host's first contact after the cut: SET_TIME over the link to the true time.
+        with Link.open(sim.board.device, key=sim.link_key, timeout=5.0) as link:
+            link.set_time(sim.clock_known())
     else:
         raise ValueError("unknown fault %r" % name)
 

@@ -15,6 +15,9 @@ from host.sim.modbus import MeterServer
 from shared.record import SIZE, decode
 
 DAY0_UTC_MS = 1764374400000  # 2025-11-29 00:00 UTC: meter time 0 is this instant
+# Where a board without a battery-backed clock finds its clock after a power cut: rp2 starts
+# its RTC at 2021-01-01 00:00 (esp32 at 2000-01-01); the unset clock runs on from there.
+UNSET_CLOCK_MS = 1609459200000
 
 
 def edges_for_board(edges, epoch_ms, active_low=True):
@@ -52,6 +55,7 @@ class Simulation:
         self.server = None
         self.board = None
         self.outage_pulses = {"import": 0, "export": 0}  # S0 pulses while the board was off
+        self.true_epoch_ms = None  # while the board's clock is unset: the epoch to go back to
 
     def start(self, deploy_firmware=True, deployer=None):
         """Start meter, server and board; deploy_firmware: put the firmware on the board with
@@ -87,10 +91,13 @@ class Simulation:
         while self.now_ms < until_ms:
             self.step_to(min(self.now_ms + step_ms, until_ms))
 
-    def power_cut(self, outage_ms=0, damage=None):
+    def power_cut(self, outage_ms=0, damage=None, clock_set=True):
         """Cut the board's power (SIGKILL), let outage_ms pass for the meter alone (its S0
         pulses in that time reach no one), optionally damage files as the cut would have
-        (damage(board_dir)), then power up: boot, set the clock, take the first reading."""
+        (damage(board_dir)), then power up: boot, set the clock, take the first reading.
+
+        clock_set=False: a board without a battery-backed clock; its clock comes back unset,
+        reading UNSET_CLOCK_MS at boot and running on from there, until clock_known()."""
         self.board.kill()
         if damage is not None:
             damage(self.dir)
@@ -102,8 +109,20 @@ class Simulation:
             self.outage_pulses[channel] += started(self.now_ms) - started(start)
         self.board.restart()
         self.board.wait_ready()
-        self.board.set_clock(self.epoch_ms + self.now_ms)
+        if clock_set:
+            self.board.set_clock(self.epoch_ms + self.now_ms)
+        else:
+            if self.true_epoch_ms is None:
+                self.true_epoch_ms = self.epoch_ms
+            self.epoch_ms = UNSET_CLOCK_MS - self.now_ms  # the board's own time base now
         self.board.run_to(self.epoch_ms + self.now_ms)
+
+    def clock_known(self):
+        """The board's clock is set again (by SET_TIME, an RTC or NTP, which the caller
+        does): the board's time is the true time again. Returns it (Unix ms)."""
+        if self.true_epoch_ms is not None:
+            self.epoch_ms, self.true_epoch_ms = self.true_epoch_ms, None
+        return self.epoch_ms + self.now_ms
 
     def run_realtime(self, seconds, step_ms=100):
         """Real time: the same parts on the wall clock; the meter follows it too."""

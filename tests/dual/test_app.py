@@ -5,7 +5,7 @@ from dualtest import raises
 from netmeter.app import App
 from netmeter.poller import PollResult
 from shared.config import resolve
-from shared.record import CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
+from shared.record import COMM_ERROR, PULSES_REJECTED
 
 T0 = 1764374400000
 
@@ -61,12 +61,20 @@ def test_failed_read_books_nothing_and_flags_comm_error():
     assert rec.a_plus == 5000  # 300 W for 60 s, integrated across the failed read
 
 
-def test_rejected_pulses_and_an_unset_clock_flag_the_interval():
-    app = make(hardware(pulses=(0, 0, 3), clock_set=False), CONFIG)
+def test_rejected_pulses_flag_the_interval():
+    app = make(hardware(pulses=(0, 0, 3)), CONFIG)
     app.feed(T0, result(POWER))
     app.feed(T0 + 60000, result(POWER))
     (rec,) = stored(app)
-    assert rec.flags & PULSES_REJECTED and rec.flags & CLOCK_INVALID
+    assert rec.flags & PULSES_REJECTED
+
+
+def test_an_unset_clock_closes_no_interval():
+    # Its readings are held (tests/dual/test_timekeeping.py): no record in a wrong time base.
+    app = make(hardware(clock_set=False), CONFIG)
+    for t in range(0, 5 * 60000 + 1, 10000):
+        app.feed(T0 + t, result(POWER))
+    assert stored(app) == []
 
 
 def test_a_record_edited_on_the_flash_is_reported_at_the_next_boot():
