@@ -148,6 +148,10 @@ class LinkServer:
         if code == STATUS:
             status = device.status()
             status["link"] = self.stats
+            # The newest errors ride along as far as they fit one frame (LOG has them all).
+            errors = status.get("errors") or []
+            while errors and len(json.dumps(status)) > MAX_BODY:
+                errors.pop(0)
             return self._json(rid, status)
         if code == PULL:
             if len(body) != 5:
