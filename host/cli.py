@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from host import mpy
+from host.fleet import commands as _fleet_commands
 
 
 class CommandError(Exception):
@@ -212,6 +213,11 @@ def cmd_sync(args):
         print(line)
     if result.ack_skipped:
         print("host: warning: %s" % result.ack_skipped, file=sys.stderr)
+    if args.publish:
+        from host.fleet.commands import publish_after_sync
+
+        with History(args.db) as history:
+            publish_after_sync(args, history, result.device_id, link.info())
     if not args.set_time and not link.info().get("clock_set", True):
         print(
             "host: warning: the device clock is not set (records carry CLOCK_INVALID): "
@@ -225,6 +231,9 @@ def sync_arguments(p):
     p.add_argument("--db", default="history.db", help="history database (SQLite)")
     p.add_argument("--set-time", action="store_true", help="set the device clock first")
     p.add_argument("--no-ack", action="store_true", help="leave the records on the device")
+    from host.fleet.commands import sync_arguments as fleet_sync_arguments
+
+    fleet_sync_arguments(p)
 
 
 def cmd_status(args):
@@ -407,6 +416,8 @@ def cmd_export(args):
 
     with History(args.db, create=False) as history:
         rows = history.rows(args.device, args.start, args.end)
+        if args.format == "espi":
+            from host.fleet.commands import export_other as export  # noqa: F811
         if args.out:
             with open(args.out, "w", newline="") as out:
                 n = export(rows, args.format, out)
@@ -417,7 +428,9 @@ def cmd_export(args):
 
 def export_arguments(p):
     history_arguments(p)
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    from host.fleet.commands import EXPORT_FORMATS
+
+    p.add_argument("--format", choices=("csv", "json", *EXPORT_FORMATS), default="csv")
     p.add_argument("--out", help="output file (default: standard output)")
 
 
@@ -578,6 +591,7 @@ COMMANDS = {
     "plot": (cmd_plot, plot_arguments),
     "conformance": (cmd_conformance, conformance_arguments),
 }
+_fleet_commands.register(COMMANDS)
 
 
 def build_parser():

@@ -2,12 +2,15 @@
 in order, twice, out of order, altered, forked; the quarantine re-checked when the missing
 record arrives; and `verify` catching an edited or deleted row."""
 
+import fleet_services
 import psycopg
 import pytest
-from fleet_services import chained_raws, pg, postgres_server  # noqa: F401 - fixtures
+from fleet_services import chained_raws
 
 from host.fleet.ingest import Ingest, verify
 from host.fleet.payload import Page
+
+pg, postgres_server = fleet_services.pg, fleet_services.postgres_server  # fixtures
 
 
 def pages_of(device_id, raws, size):

@@ -124,8 +124,12 @@ def stage_row(device_id, raw):
     return (device_id, *[values[i] for i in _PICK], record_link(raw), raw)
 
 
+SCHEMA_LOCK = 0x6E65746D  # workers starting together create the tables one at a time
+
+
 def create_schema(conn):
     with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%d)" % SCHEMA_LOCK)
         conn.execute(SCHEMA)
 
 
@@ -250,9 +254,7 @@ class Ingest:
                     held = (seq, why)
         inserted = set()
         if accepted:
-            with cur.copy(
-                "COPY staging FROM STDIN (FORMAT BINARY)"
-            ) as copy:
+            with cur.copy("COPY staging FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types([t for _, t in _STAGE_COLUMNS])
                 for row in accepted:
                     copy.write_row(row)

@@ -136,7 +136,8 @@ def decode_page(topic, payload):
         raise PayloadError("%s: not a version %d page of records" % (topic, VERSION))
     if doc.get("device_id") != device_id:
         raise PayloadError(
-            "%s: the page says device_id %r, the topic %r" % (topic, doc.get("device_id"), device_id)
+            "%s: the page says device_id %r, the topic %r"
+            % (topic, doc.get("device_id"), device_id)
         )
     entries = doc.get("records")
     if not isinstance(entries, list):
@@ -154,9 +155,12 @@ def decode_page(topic, payload):
         except RecordError as exc:
             raise PayloadError("%s: record %d: %s" % (topic, i, exc)) from None
         if entry != expected:
-            wrong = sorted(k for k in set(entry) | set(expected) if entry.get(k) != expected.get(k))
+            wrong = sorted(
+                k for k in set(entry) | set(expected) if entry.get(k) != expected.get(k)
+            )
             raise PayloadError(
-                "%s: seq %d: field %s differs from its raw record" % (topic, expected["seq"], wrong[0])
+                "%s: seq %d: field %s differs from its raw record"
+                % (topic, expected["seq"], wrong[0])
             )
         raws.append(raw)
     anchor = doc.get("anchor")
