@@ -107,11 +107,11 @@ _FROM_STAGING = (
     "INSERT INTO readings (%s) SELECT device_id, seq, to_timestamp(start_utc), "
     "to_timestamp(start_utc + duration_s), interval_min, source, flags, a_plus, a_minus, net, "
     "q1, q2, q3, q4, pulses_import, pulses_export, link, raw FROM staging "
-    "ON CONFLICT DO NOTHING RETURNING device_id, seq" % READING_COLUMNS
+    "ON CONFLICT DO NOTHING" % READING_COLUMNS
 )
 _BODY = struct.Struct(BODY_FORMAT)
 _PICK = [FIELDS.index(name) for name, _ in _STAGE_COLUMNS[1:16]]
-_SEQ = FIELDS.index("seq")
+_SEQ_FIELD = struct.Struct("<I")  # seq: bytes 4..7 of BODY_FORMAT
 
 
 class IngestError(Exception):
@@ -183,7 +183,7 @@ class Ingest:
         for page in pages:
             dev = candidates.setdefault(page.device_id, {})
             for raw in page.raws:
-                seq = _BODY.unpack_from(raw)[_SEQ]
+                seq = _SEQ_FIELD.unpack_from(raw, 4)[0]
                 reason = page.anchor[1] if page.anchor and page.anchor[0] == seq else None
                 _offer(dev, page.device_id, seq, raw, reason, False, conflicts)
         devices = sorted(candidates)
@@ -252,34 +252,36 @@ class Ingest:
                     waiting.append((device_id, seq, raw, anchor_reason, why))
                     prev_seq = prev_link = None
                     held = (seq, why)
-        inserted = set()
+        inserted = 0
         if accepted:
             with cur.copy("COPY staging FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types([t for _, t in _STAGE_COLUMNS])
                 for row in accepted:
                     copy.write_row(row)
             cur.execute(_FROM_STAGING)
-            inserted = set(cur.fetchall())
+            inserted = cur.rowcount
             cur.execute("TRUNCATE staging")
-        counts.stored = len(inserted)
-        not_inserted = [row for row in accepted if (row[0], row[1]) not in inserted]
-        if not_inserted:
+        counts.stored = inserted
+        if inserted < len(accepted):
+            # Some were there already: the same record (a duplicate) or another one.
             cur.execute(
                 "SELECT r.device_id, r.seq, r.raw FROM unnest(%s::text[], %s::bigint[]) "
                 "AS k(d, s) JOIN readings r ON r.device_id = k.d AND r.seq = k.s",
-                ([r[0] for r in not_inserted], [r[1] for r in not_inserted]),
+                ([r[0] for r in accepted], [r[1] for r in accepted]),
             )
             there = {(d, s): bytes(raw) for d, s, raw in cur.fetchall()}
-            for row in not_inserted:
+            same = 0
+            for row in accepted:
                 device_id, seq, raw = row[0], row[1], row[-1]
                 if there.get((device_id, seq)) == raw:
-                    counts.duplicates += 1
+                    same += 1
                 elif (device_id, seq) in there:
                     why = "a different record with seq %d is stored" % seq
                     waiting.append((device_id, seq, raw, None, why))
                 else:
                     why = "another record is stored for its interval start"
                     waiting.append((device_id, seq, raw, None, why))
+            counts.duplicates = same - inserted
         if anchors:
             cur.executemany(
                 "INSERT INTO anchors (device_id, seq, reason) VALUES (%s, %s, %s) "

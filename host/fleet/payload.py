@@ -19,9 +19,9 @@ the page's first record starts the sender's chain on trust (docs/host.md, "Sync"
 
 import base64
 import binascii
-import datetime
 import json
 import struct
+import time
 
 from shared.record import (
     BODY_FORMAT,
@@ -72,7 +72,8 @@ def device_from_topic(topic):
 
 
 def iso(seconds):
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC ISO 8601 of Unix seconds (gmtime: a fifth of datetime's cost, twice per record)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def record_entry(raw):

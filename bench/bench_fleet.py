@@ -1,0 +1,253 @@
+"""The fleet path measured: a simulated fleet's records published through Mosquitto (QoS 1,
+pages of 96) and ingested into PostgreSQL by 1, 2 and 4 `host ingest` workers, beside a plain
+binary COPY of the same rows into the same table (the database's own limit), in one run.
+
+Run: make bench-fleet  (or .venv/bin/python bench/bench_fleet.py [--devices 1000]
+[--records 2880] [--workers 1,2,4])
+
+Stages, each in records/s: build (the real codec and chain), encode (payload pages), decode
+(payload pages back, every record checked), ingest-store (decode + Ingest.store in one
+process, no MQTT), COPY, and end to end (publisher process -> broker -> N worker processes ->
+PostgreSQL committed), with the exact counts checked at the end.
+"""
+
+import argparse
+import functools
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import psycopg  # noqa: E402
+from fleet_services import Mosquitto, Postgres, chained_raws  # noqa: E402
+
+from host.fleet.ingest import STAGING, Ingest, create_schema, stage_row, verify  # noqa: E402
+from host.fleet.payload import decode_page, encode_page, records_topic  # noqa: E402
+
+PAGE = 96
+print = functools.partial(print, flush=True)  # noqa: A001 - figures as they come
+FLEET = []  # [(device_id, raws)], built before the processes fork
+
+
+def build_one(args):
+    device_id, n = args
+    return device_id, chained_raws(device_id, n, seed=3)
+
+
+def build(devices, n):
+    ids = [("dev-%05d" % i, n) for i in range(devices)]
+    with multiprocessing.Pool(os.cpu_count() or 2) as pool:
+        return pool.map(build_one, ids, chunksize=16)
+
+
+def rate(n, seconds):
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def publisher(url, window, done):
+    """Encode and publish every page of FLEET at QoS 1, at most `window` unacknowledged."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    from host.fleet.publish import broker_address
+
+    host, port = broker_address(url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-pub",
+                         protocol=mqtt.MQTTv5)  # fmt: skip
+    client.max_inflight_messages_set(window)
+    free = threading.Semaphore(window)
+    client.on_publish = lambda *a: free.release()
+    client.connect(host, port)
+    client.loop_start()
+    for device_id, raws in FLEET:
+        topic = records_topic(device_id)
+        for i in range(0, len(raws), PAGE):
+            payload = encode_page(device_id, raws[i : i + PAGE])
+            free.acquire()
+            client.publish(topic, payload, qos=1)
+    for _ in range(window):
+        free.acquire()
+    done.value = time.monotonic()
+    client.loop_stop()
+    client.disconnect()
+
+
+def worker(url, dsn, name, batch):
+    from host.fleet.ingest import Worker
+
+    Worker(url, dsn, client_id=name, batch=batch).run(idle_exit=20.0)
+
+
+def count(dsn):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+
+
+def end_to_end(broker, pg, workers, total, batch):
+    dsn = pg.new_database("bench_e2e_%d" % workers)
+    with psycopg.connect(dsn) as conn:
+        create_schema(conn)
+    procs = [
+        multiprocessing.Process(
+            target=worker, args=(broker.url, dsn, "bench-w%d-%d" % (workers, i), batch)
+        )
+        for i in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(2.0)  # the workers connect and subscribe before the first page
+    done = multiprocessing.Value("d", 0.0)
+    start = time.monotonic()
+    pub = multiprocessing.Process(target=publisher, args=(broker.url, 64, done))
+    pub.start()
+    n = 0
+    while n < total:
+        time.sleep(0.5)
+        n = count(dsn)
+        if not pub.is_alive() and pub.exitcode:
+            raise SystemExit("publisher failed")
+        if time.monotonic() - start > 3600 or not any(p.is_alive() for p in procs):
+            break
+    end = time.monotonic()
+    pub.join()
+    for p in procs:
+        p.join()
+    with psycopg.connect(dsn) as conn:
+        rows, devices, dupes = conn.execute(
+            "SELECT count(*), count(DISTINCT device_id), count(*) - count(DISTINCT (device_id, seq)) "
+            "FROM readings"
+        ).fetchone()
+        quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        problems = verify(conn) if workers == max(ARGS.workers) else None
+    return {
+        "publish_s": done.value - start,
+        "e2e_s": end - start,
+        "rows": rows,
+        "devices": devices,
+        "dupes": dupes,
+        "quarantined": quarantined,
+        "problems": problems,
+    }
+
+
+def main():
+    global FLEET, ARGS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--records", type=int, default=2880)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--batch", type=int, default=50, help="messages per transaction")
+    ARGS = parser.parse_args()
+    ARGS.workers = [int(w) for w in ARGS.workers.split(",")]
+    total = ARGS.devices * ARGS.records
+    print("fleet: %d devices x %d records = %d records, %d cores"
+          % (ARGS.devices, ARGS.records, total, os.cpu_count()))  # fmt: skip
+
+    t = time.perf_counter()
+    FLEET = build(ARGS.devices, ARGS.records)
+    print(
+        "build (codec + chain, %d processes)   %9.0f records/s"
+        % (os.cpu_count(), rate(total, time.perf_counter() - t))
+    )
+
+    sample = FLEET[: max(1, min(len(FLEET), 20))]
+    n_sample = sum(len(r) for _, r in sample)
+    t = time.perf_counter()
+    pages = [
+        (d, encode_page(d, raws[i : i + PAGE]))
+        for d, raws in sample
+        for i in range(0, len(raws), PAGE)
+    ]
+    enc = rate(n_sample, time.perf_counter() - t)
+    t = time.perf_counter()
+    decoded = [decode_page(records_topic(d), p) for d, p in pages]
+    dec = rate(n_sample, time.perf_counter() - t)
+    size = sum(len(p) for _, p in pages) / n_sample
+    print(
+        "encode pages (1 core)                 %9.0f records/s  (%.0f bytes per record)"
+        % (enc, size)
+    )
+    print("decode + check pages (1 core)         %9.0f records/s" % dec)
+
+    base = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    broker = Mosquitto(base / "mosquitto", autosave=False).start()
+    pg = Postgres(Path(tempfile.mkdtemp(prefix="bench-fleet-pg-")), fsync=True).init().start()
+    try:
+        # COPY: the same rows, binary, into the same (empty) table, one transaction.
+        dsn = pg.new_database("bench_copy")
+        with psycopg.connect(dsn) as conn:
+            create_schema(conn)
+            conn.execute(STAGING)
+            t = time.perf_counter()
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY readings (device_id, seq, interval_start, interval_end, interval_min, "
+                    "source, flags, a_plus_mwh, a_minus_mwh, net_mwh, q1_mvarh, q2_mvarh, q3_mvarh, "
+                    "q4_mvarh, pulses_import, pulses_export, link, raw) FROM STDIN (FORMAT BINARY)"
+                ) as copy,
+            ):
+                copy.set_types(["text", "bigint", "timestamptz", "timestamptz", "smallint",
+                                "smallint", "integer"] + ["bigint"] * 9 + ["bytea", "bytea"])  # fmt: skip
+                import datetime
+
+                utc = datetime.UTC
+                for device_id, raws in FLEET:
+                    for raw in raws:
+                        row = stage_row(device_id, raw)
+                        start = datetime.datetime.fromtimestamp(row[2], utc)
+                        end = datetime.datetime.fromtimestamp(row[2] + row[3], utc)
+                        copy.write_row((row[0], row[1], start, end, *row[4:]))
+            conn.commit()
+            copy_rate = rate(total, time.perf_counter() - t)
+        print("COPY into readings (1 transaction)    %9.0f records/s" % copy_rate)
+
+        # Ingest.store without MQTT: decode + verify + store, one process, batches of 50 pages.
+        dsn = pg.new_database("bench_store")
+        part = FLEET[: max(1, len(FLEET) // 10)]
+        n_part = sum(len(r) for _, r in part)
+        msgs = [
+            (records_topic(d), encode_page(d, raws[i : i + PAGE]))
+            for d, raws in part
+            for i in range(0, len(raws), PAGE)
+        ]
+        with psycopg.connect(dsn) as conn:
+            ingest = Ingest(conn)
+            t = time.perf_counter()
+            for i in range(0, len(msgs), ARGS.batch):
+                ingest.store([decode_page(tp, p) for tp, p in msgs[i : i + ARGS.batch]])
+            store_rate = rate(n_part, time.perf_counter() - t)
+        print(
+            "decode + verify + store (1 process)   %9.0f records/s = %.0f %% of COPY"
+            % (store_rate, 100 * store_rate / copy_rate)
+        )
+
+        for workers in ARGS.workers:
+            r = end_to_end(broker, pg, workers, total, ARGS.batch)
+            exact = (
+                r["rows"] == total
+                and r["devices"] == ARGS.devices
+                and r["dupes"] == 0
+                and r["quarantined"] == 0
+            )
+            e2e = rate(total, r["e2e_s"])
+            print(
+                "end to end, %d worker%s                %9.0f records/s = %.0f %% of COPY; publish %.0f records/s; "
+                "rows %d of %d, duplicates %d, quarantined %d%s%s"
+                % (workers, "s" if workers > 1 else " ", e2e, 100 * e2e / copy_rate, rate(total, r["publish_s"]),
+                   r["rows"], total, r["dupes"], r["quarantined"], "" if exact else "  NOT EXACT",
+                   "" if r["problems"] is None else ", chains verified: %d problems" % len(r["problems"]))
+            )  # fmt: skip
+    finally:
+        broker.kill()
+        pg.stop("immediate")
+
+
+if __name__ == "__main__":
+    main()
