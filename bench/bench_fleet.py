@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import psycopg  # noqa: E402
 from fleet_services import Mosquitto, Postgres, chained_raws  # noqa: E402
 
-from host.fleet.ingest import STAGING, Ingest, create_schema, stage_row, verify  # noqa: E402
+from host.fleet.ingest import Ingest, create_schema, stage_row, verify  # noqa: E402
 from host.fleet.payload import decode_page, encode_page, records_topic  # noqa: E402
 
 PAGE = 96
@@ -120,8 +120,8 @@ def end_to_end(broker, pg, workers, total, batch):
         p.join()
     with psycopg.connect(dsn) as conn:
         rows, devices, dupes = conn.execute(
-            "SELECT count(*), count(DISTINCT device_id), count(*) - count(DISTINCT (device_id, seq)) "
-            "FROM readings"
+            "SELECT count(*), count(DISTINCT device_id), "
+            "count(*) - count(DISTINCT (device_id, seq)) FROM readings"
         ).fetchone()
         quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
         problems = verify(conn) if workers == max(ARGS.workers) else None
@@ -134,6 +134,62 @@ def end_to_end(broker, pg, workers, total, batch):
         "quarantined": quarantined,
         "problems": problems,
     }
+
+
+COPY_TYPES = ["text", "bigint", "timestamptz", "timestamptz", "smallint", "smallint", "integer"]
+COPY_TYPES += ["bigint"] * 9 + ["bytea", "bytea"]
+COPY_SQL = (
+    "COPY readings (device_id, seq, interval_start, interval_end, interval_min, source, flags, "
+    "a_plus_mwh, a_minus_mwh, net_mwh, q1_mvarh, q2_mvarh, q3_mvarh, q4_mvarh, pulses_import, "
+    "pulses_export, link, raw) FROM STDIN (FORMAT BINARY)"
+)
+
+
+def figure(label, n, started, note=None):
+    """Print one stage's records/s since perf_counter() was `started`; returns the rate."""
+    r = rate(n, time.perf_counter() - started)
+    print("%-38s %9.0f records/s%s" % (label, r, "  (%s)" % note if note else ""))
+    return r
+
+
+def paged(raws):
+    return [raws[i : i + PAGE] for i in range(0, len(raws), PAGE)]
+
+
+def plain_copy(dsn, total):
+    """The same rows, binary COPY, straight into the same empty table, one transaction."""
+    import datetime
+
+    utc = datetime.UTC
+    with psycopg.connect(dsn) as conn:
+        create_schema(conn)
+        t = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(COPY_SQL) as copy:
+            copy.set_types(COPY_TYPES)
+            for device_id, raws in FLEET:
+                for raw in raws:
+                    row = stage_row(device_id, raw)
+                    start = datetime.datetime.fromtimestamp(row[2], utc)
+                    end = datetime.datetime.fromtimestamp(row[2] + row[3], utc)
+                    copy.write_row((row[0], row[1], start, end, *row[4:]))
+        conn.commit()
+        return figure("COPY into readings (1 transaction)", total, t)
+
+
+def store_only(dsn, batch, copy_rate):
+    """decode + verify + Ingest.store in this process, no MQTT, a tenth of the fleet."""
+    part = FLEET[: max(1, len(FLEET) // 10)]
+    n = sum(len(r) for _, r in part)
+    msgs = [(records_topic(d), encode_page(d, page)) for d, raws in part for page in paged(raws)]
+    with psycopg.connect(dsn) as conn:
+        ingest = Ingest(conn)
+        t = time.perf_counter()
+        for i in range(0, len(msgs), batch):
+            ingest.store([decode_page(topic, payload) for topic, payload in msgs[i : i + batch]])
+        elapsed = time.perf_counter() - t
+    r = rate(n, elapsed)
+    print("%-38s %9.0f records/s  (%.0f %% of COPY)"
+          % ("decode + verify + store (1 process)", r, 100 * r / copy_rate))  # fmt: skip
 
 
 def main():
@@ -151,99 +207,46 @@ def main():
 
     t = time.perf_counter()
     FLEET = build(ARGS.devices, ARGS.records)
-    print(
-        "build (codec + chain, %d processes)   %9.0f records/s"
-        % (os.cpu_count(), rate(total, time.perf_counter() - t))
-    )
-
-    sample = FLEET[: max(1, min(len(FLEET), 20))]
+    figure("build (codec + chain, %d processes)" % os.cpu_count(), total, t)
+    sample = FLEET[:20]
     n_sample = sum(len(r) for _, r in sample)
     t = time.perf_counter()
     pages = [
-        (d, encode_page(d, raws[i : i + PAGE]))
-        for d, raws in sample
-        for i in range(0, len(raws), PAGE)
+        (records_topic(d), encode_page(d, page)) for d, raws in sample for page in paged(raws)
     ]
-    enc = rate(n_sample, time.perf_counter() - t)
-    t = time.perf_counter()
-    decoded = [decode_page(records_topic(d), p) for d, p in pages]
-    dec = rate(n_sample, time.perf_counter() - t)
     size = sum(len(p) for _, p in pages) / n_sample
-    print(
-        "encode pages (1 core)                 %9.0f records/s  (%.0f bytes per record)"
-        % (enc, size)
-    )
-    print("decode + check pages (1 core)         %9.0f records/s" % dec)
+    figure("encode pages (1 core)", n_sample, t, "%.0f bytes per record" % size)
+    t = time.perf_counter()
+    for topic, payload in pages:
+        decode_page(topic, payload)
+    figure("decode + check pages (1 core)", n_sample, t)
 
-    base = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    broker = Mosquitto(base / "mosquitto", autosave=False).start()
+    broker = Mosquitto(Path(tempfile.mkdtemp(prefix="bench-fleet-")), autosave=False).start()
     pg = Postgres(Path(tempfile.mkdtemp(prefix="bench-fleet-pg-")), fsync=True).init().start()
     try:
-        # COPY: the same rows, binary, into the same (empty) table, one transaction.
-        dsn = pg.new_database("bench_copy")
-        with psycopg.connect(dsn) as conn:
-            create_schema(conn)
-            conn.execute(STAGING)
-            t = time.perf_counter()
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY readings (device_id, seq, interval_start, interval_end, interval_min, "
-                    "source, flags, a_plus_mwh, a_minus_mwh, net_mwh, q1_mvarh, q2_mvarh, q3_mvarh, "
-                    "q4_mvarh, pulses_import, pulses_export, link, raw) FROM STDIN (FORMAT BINARY)"
-                ) as copy,
-            ):
-                copy.set_types(["text", "bigint", "timestamptz", "timestamptz", "smallint",
-                                "smallint", "integer"] + ["bigint"] * 9 + ["bytea", "bytea"])  # fmt: skip
-                import datetime
-
-                utc = datetime.UTC
-                for device_id, raws in FLEET:
-                    for raw in raws:
-                        row = stage_row(device_id, raw)
-                        start = datetime.datetime.fromtimestamp(row[2], utc)
-                        end = datetime.datetime.fromtimestamp(row[2] + row[3], utc)
-                        copy.write_row((row[0], row[1], start, end, *row[4:]))
-            conn.commit()
-            copy_rate = rate(total, time.perf_counter() - t)
-        print("COPY into readings (1 transaction)    %9.0f records/s" % copy_rate)
-
-        # Ingest.store without MQTT: decode + verify + store, one process, batches of 50 pages.
-        dsn = pg.new_database("bench_store")
-        part = FLEET[: max(1, len(FLEET) // 10)]
-        n_part = sum(len(r) for _, r in part)
-        msgs = [
-            (records_topic(d), encode_page(d, raws[i : i + PAGE]))
-            for d, raws in part
-            for i in range(0, len(raws), PAGE)
-        ]
-        with psycopg.connect(dsn) as conn:
-            ingest = Ingest(conn)
-            t = time.perf_counter()
-            for i in range(0, len(msgs), ARGS.batch):
-                ingest.store([decode_page(tp, p) for tp, p in msgs[i : i + ARGS.batch]])
-            store_rate = rate(n_part, time.perf_counter() - t)
-        print(
-            "decode + verify + store (1 process)   %9.0f records/s = %.0f %% of COPY"
-            % (store_rate, 100 * store_rate / copy_rate)
-        )
-
+        copy_rate = plain_copy(pg.new_database("bench_copy"), total)
+        store_only(pg.new_database("bench_store"), ARGS.batch, copy_rate)
         for workers in ARGS.workers:
             r = end_to_end(broker, pg, workers, total, ARGS.batch)
-            exact = (
-                r["rows"] == total
-                and r["devices"] == ARGS.devices
-                and r["dupes"] == 0
-                and r["quarantined"] == 0
+            exact = (r["rows"], r["devices"], r["dupes"], r["quarantined"]) == (
+                total,
+                ARGS.devices,
+                0,
+                0,
             )
             e2e = rate(total, r["e2e_s"])
-            print(
-                "end to end, %d worker%s                %9.0f records/s = %.0f %% of COPY; publish %.0f records/s; "
-                "rows %d of %d, duplicates %d, quarantined %d%s%s"
-                % (workers, "s" if workers > 1 else " ", e2e, 100 * e2e / copy_rate, rate(total, r["publish_s"]),
-                   r["rows"], total, r["dupes"], r["quarantined"], "" if exact else "  NOT EXACT",
-                   "" if r["problems"] is None else ", chains verified: %d problems" % len(r["problems"]))
-            )  # fmt: skip
+            notes = [
+                "%.0f %% of COPY" % (100 * e2e / copy_rate),
+                "publish %.0f records/s" % rate(total, r["publish_s"]),
+                "rows %d of %d, duplicates %d, quarantined %d"
+                % (r["rows"], total, r["dupes"], r["quarantined"]),
+            ]
+            if not exact:
+                notes.append("NOT EXACT")
+            if r["problems"] is not None:
+                notes.append("chains verified: %d problems" % len(r["problems"]))
+            label = "end to end, %d worker%s" % (workers, "s" if workers > 1 else "")
+            print("%-38s %9.0f records/s  (%s)" % (label, e2e, "; ".join(notes)))
     finally:
         broker.kill()
         pg.stop("immediate")
