@@ -139,36 +139,30 @@ SIM_CONFIG = {
 }
 
 
-def test_totals_through_a_power_cut_and_a_reboot_never_decrease(broker, tmp_path):
-    from host.link import Link
+def test_totals_through_a_power_cut_and_a_reboot_never_decrease(broker, tmp_path, capsys):
+    from host.cli import main
     from host.sim.meter import SimMeter
     from host.sim.run import Simulation
     from host.sim.site import HOUR_MS, MINUTE_MS, SiteConfig
-    from host.sync import sync
     from shared.record import POWER_DOWN
 
     listener = Listener(broker, ["netmeter/sim-ha/state"])
     sim = Simulation(tmp_path / "board", SIM_CONFIG, SimMeter(SiteConfig(seed=7, pv_peak_w=9000)),
                      start_ms=5 * HOUR_MS)  # fmt: skip
-    with sim, History(tmp_path / "history.db") as history:
-        pub = Publisher(broker.url, "gw-sim")
-        pub.start([])
-        assert pub.wait_connected(5)
-
-        def sync_and_publish():
-            with Link.open(sim.board.device) as link:
-                sync(link, history, ack=False)
-            assert publish_once(pub, history, timeout=20)[1]
-
+    db = str(tmp_path / "history.db")
+    with sim:
         for hour in range(5, 13):
             sim.run((hour + 1) * HOUR_MS, 30_000)
             if hour == 8:
                 sim.power_cut(outage_ms=40 * MINUTE_MS)  # mid-day, PV exporting
             if hour == 11:
                 sim.power_cut(0)  # a reboot
-            sync_and_publish()
+            # What an installer's cron job runs: a sync, then one publish of what is new.
+            argv = ["sync", "--device", sim.board.device, "--db", db, "--no-ack"]
+            assert main(argv + ["--publish", broker.url]) == 0
+            out, err = capsys.readouterr()
+            assert "published " in out and "Traceback" not in err
         records = sim.records()
-        pub.close()
     assert wait_for(lambda: json.loads(listener.take("")[-1][1])["last_seq"] == records[-1].seq)
     listener.close()
     states = [json.loads(payload) for _, payload, _ in listener.take("")]

@@ -158,7 +158,7 @@ def publish_after_sync(args, history, device_id, info):
     except PublishError as exc:
         raise _command_error(exc) from None
     publisher.note_device(history.db, device_id, info.get("board"), info.get("fw"))
-    publisher.start([device_id])
+    publisher.start([])  # no last will: between runs the device stays online in HA
     try:
         if not publisher.wait_connected(10.0):
             raise _command_error(
@@ -167,7 +167,7 @@ def publish_after_sync(args, history, device_id, info):
             )
         handed, done = publish_once(publisher, history, timeout=60.0)
     finally:
-        publisher.close()
+        publisher.close(offline=False)
     if not done:
         raise _command_error(
             "the broker did not acknowledge every page in 60 s: the rest is published next time"

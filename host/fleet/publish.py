@@ -160,10 +160,13 @@ class Publisher:
     def wait_connected(self, timeout):
         return self.connected.wait(timeout)
 
-    def close(self):
-        for device_id in self.devices:
-            self.client.publish(status_topic(device_id), "offline", qos=1, retain=True)
-        time.sleep(0.2)
+    def close(self, offline=True):
+        """Disconnect; offline: mark the devices offline first (a gateway stopping; a one-off
+        `host sync --publish` leaves them online between its runs)."""
+        if offline:
+            for device_id in self.devices:
+                self.client.publish(status_topic(device_id), "offline", qos=1, retain=True)
+            time.sleep(0.2)
         self.client.disconnect()
         self.client.loop_stop()
 
