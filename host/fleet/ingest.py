@@ -377,11 +377,18 @@ def connect_db(dsn, attempts=1, delay=0.5):
 
     for attempt in range(attempts):
         try:
-            return psycopg.connect(dsn)
+            return psycopg.connect(dsn, connect_timeout=10)
         except psycopg.OperationalError as exc:
             if attempt == attempts - 1:
-                raise IngestError("cannot connect to %s: %s" % (_safe(dsn), _first_line(exc)))
+                raise IngestError(
+                    "cannot connect to %s: %s" % (_safe(dsn), _first_line(exc))
+                ) from None
             time.sleep(delay)
+        except psycopg.Error as exc:  # not a URL or option psycopg understands
+            raise IngestError(
+                "%r is not a PostgreSQL URL (postgresql://USER@HOST/DB): %s"
+                % (_safe(dsn), _first_line(exc))
+            ) from None
     return None
 
 
@@ -460,7 +467,7 @@ class Worker:
 
         from host.fleet.payload import PayloadError, decode_page
 
-        conn = connect_db(self.dsn, attempts=3600, delay=1.0)
+        conn = connect_db(self.dsn, attempts=30, delay=1.0)  # at start: half a minute
         ingest = Ingest(conn)
         self.client = self._mqtt()
         idle_since = time.monotonic()
