@@ -78,10 +78,10 @@ def publisher(url, window, done):
     client.disconnect()
 
 
-def worker(url, dsn, name, batch):
+def worker(url, dsn, name, group, batch):
     from host.fleet.ingest import Worker
 
-    Worker(url, dsn, client_id=name, batch=batch).run(idle_exit=20.0)
+    Worker(url, dsn, group=group, client_id=name, batch=batch).run(idle_exit=20.0)
 
 
 def count(dsn):
@@ -95,7 +95,10 @@ def end_to_end(broker, pg, workers, total, batch):
         create_schema(conn)
     procs = [
         multiprocessing.Process(
-            target=worker, args=(broker.url, dsn, "bench-w%d-%d" % (workers, i), batch)
+            # A group per run: the last run's worker sessions persist on the broker and
+            # would keep their share of a shared group (docs/fleet.md, "Workers").
+            target=worker,
+            args=(broker.url, dsn, "bench-w%d-%d" % (workers, i), "bench%d" % workers, batch),
         )
         for i in range(workers)
     ]

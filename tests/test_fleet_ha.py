@@ -163,6 +163,13 @@ def test_totals_through_a_power_cut_and_a_reboot_never_decrease(broker, tmp_path
             out, err = capsys.readouterr()
             assert "published " in out and "Traceback" not in err
         records = sim.records()
+        # The gateway service, one cycle: the board is up to date, the other port is gone.
+        gone = str(tmp_path / "ttyGONE")
+        argv = ["gateway", "--device", sim.board.device, "--device", gone, "--db", db]
+        assert main(argv + ["--mqtt", broker.url, "--cycles", "1", "--period", "2"]) == 0
+        out, err = capsys.readouterr()
+        assert "sim-ha: up to date, nothing new" in out and "Traceback" not in err
+        assert "%s: " % gone in out and "trying again next cycle" in out
     assert wait_for(lambda: json.loads(listener.take("")[-1][1])["last_seq"] == records[-1].seq)
     listener.close()
     states = [json.loads(payload) for _, payload, _ in listener.take("")]

@@ -13,15 +13,21 @@ import time
 from host.fleet.publish import Publisher
 
 
-def sync_board(port, history, key_loader, timeout=2.0, set_time=True):
-    """Sync one board: (device_id, board, fw, summary lines). Raises the link's errors."""
+def sync_board(port, history, key_loader, timeout=2.0):
+    """Sync one board: (device_id, board, fw, summary lines). Raises the link's errors.
+    With the board's link key the clock is set and the records ACKed; without it they are
+    stored and stay on the board too (the summary says so)."""
     from host.link import Link
     from host.sync import sync
 
     with Link.open(port, timeout=timeout) as link:
         info = link.info()
-        result = sync(link, history, set_time=set_time, key_loader=key_loader)
-    return result.device_id, info.get("board"), info.get("fw"), result.summary()
+        link.key = key_loader(info.get("device_id") or "?")
+        result = sync(link, history, set_time=link.key is not None)
+    lines = result.summary()
+    if result.ack_skipped:
+        lines.append("warning: %s" % result.ack_skipped)
+    return result.device_id, info.get("board"), info.get("fw"), lines
 
 
 def publish_once(publisher, history, timeout=30.0):
