@@ -129,3 +129,16 @@ def test_a_message_that_is_not_a_page_is_kept_in_rejected(ingest):
         b"{oops",
         "not JSON",
     )
+
+
+def test_deferred_pages_are_not_quarantined_and_go_in_when_offered_again(ingest):
+    store, conn = ingest
+    a = chained_raws("a", 200)
+    p = pages_of("a", a, 100)
+    later = store.store([p[1]], defer=True)  # its predecessor is on its way elsewhere
+    assert later.stored == 0 and later.deferred == {("a", s) for s in range(100, 200)}
+    assert conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
+    assert store.store([p[0]]).stored == 100
+    again = store.store([p[1]], defer=True)
+    assert (again.stored, again.deferred, again.quarantined) == (100, set(), 0)
+    assert rows(conn) == union(("a", a)) and verify(conn) == []

@@ -139,6 +139,7 @@ class Counts:
 
     def __init__(self):
         self.stored = self.duplicates = self.quarantined = self.released = self.rejected = 0
+        self.deferred = set()
 
     def add(self, other):
         for name in ("stored", "duplicates", "quarantined", "released", "rejected"):
@@ -161,14 +162,19 @@ class Ingest:
         conn.execute(STAGING)
         conn.commit()
 
-    def store(self, pages, rejected=()):
-        """Verify and store pages (and rejected (topic, payload, reason)) in one transaction."""
+    def store(self, pages, rejected=(), defer=False):
+        """Verify and store pages (and rejected (topic, payload, reason)) in one transaction.
+
+        defer: records that only wait for their predecessor (new ones, not from quarantine)
+        are not quarantined but named in counts.deferred {(device_id, seq)}: the caller keeps
+        their messages unacknowledged and offers them again shortly (another worker is most
+        likely storing the predecessor right now), then without defer."""
         counts = Counts()
         with self.conn.transaction():
-            self._store(pages, rejected, counts)
+            self._store(pages, rejected, counts, defer)
         return counts
 
-    def _store(self, pages, rejected, counts):
+    def _store(self, pages, rejected, counts, defer=False):
         cur = self.conn.cursor()
         if rejected:
             cur.executemany(
@@ -294,6 +300,14 @@ class Ingest:
             )
             counts.released = len(released)
         waiting += conflicts
+        if defer:
+            later = [
+                w
+                for w in waiting
+                if w[4].startswith("waiting for") and (w[0], w[1], w[2]) not in held_before
+            ]
+            counts.deferred = {(w[0], w[1]) for w in later}
+            waiting = [w for w in waiting if (w[0], w[1]) not in counts.deferred]
         if waiting:
             cur.executemany(
                 "INSERT INTO quarantine (device_id, seq, raw, anchor_reason, reason) "
@@ -463,19 +477,22 @@ class Worker:
         """Ingest until stop(); idle_exit: return after this many seconds with no message."""
         import queue
 
-        import psycopg
-
         from host.fleet.payload import PayloadError, decode_page
 
         conn = connect_db(self.dsn, attempts=30, delay=1.0)  # at start: half a minute
         ingest = Ingest(conn)
         self.client = self._mqtt()
         idle_since = time.monotonic()
+        held = []  # [(message, page, first offered)]: waiting for a predecessor, not acked
         try:
             while not self._stop:
                 try:
-                    first = self.inbox.get(timeout=0.2)
+                    first = self.inbox.get(timeout=0.05 if held else 0.2)
                 except queue.Empty:
+                    if held:
+                        counts, conn, ingest = self._store([], [], held, conn, ingest)
+                        self.totals.add(counts)
+                        continue
                     if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
                         return self.totals
                     continue
@@ -488,26 +505,15 @@ class Worker:
                         )
                     except queue.Empty:
                         break
-                pages, rejected = [], []
-                for _mid, _qos, topic, payload in messages:
+                batch = []  # (message, page or None)
+                rejected = []
+                for message in messages:
                     try:
-                        pages.append(decode_page(topic, payload))
+                        batch.append((message, decode_page(message[2], message[3])))
                     except PayloadError as exc:
-                        rejected.append((topic, payload, str(exc)))
-                while True:
-                    try:
-                        counts = ingest.store(pages, rejected)
-                        break
-                    except psycopg.OperationalError as exc:
-                        self.say("database: %s; retrying" % _first_line(exc))
-                        try:
-                            conn.close()
-                        except Exception:  # noqa: BLE001 - it is already broken
-                            pass
-                        conn = connect_db(self.dsn, attempts=3600, delay=1.0)
-                        ingest = Ingest(conn)
-                for mid, qos, _topic, _payload in messages:
-                    self.client.ack(mid, qos)
+                        rejected.append((message[2], message[3], str(exc)))
+                        batch.append((message, None))
+                counts, conn, ingest = self._store(batch, rejected, held, conn, ingest)
                 self.totals.add(counts)
                 idle_since = time.monotonic()
         finally:
@@ -515,3 +521,45 @@ class Worker:
             self.client.disconnect()
             conn.close()
         return self.totals
+
+    HOLD_S = 2.0  # how long a page may wait unacknowledged for its predecessor
+
+    def _store(self, batch, rejected, held, conn, ingest):
+        """Store a batch with the held pages, defer what waits (up to HOLD_S), then PUBACK
+        every message that is stored, quarantined or rejected. Retries a lost database."""
+        import psycopg
+
+        now = time.monotonic()
+        offered = [(m, p, now) for m, p in batch] + held
+        held.clear()
+        late = [x for x in offered if x[1] is not None and now - x[2] >= self.HOLD_S]
+        fresh = [x for x in offered if x[1] is not None and now - x[2] < self.HOLD_S]
+        while True:
+            try:
+                counts = Counts()
+                with conn.transaction():
+                    # The pages held too long go in first, quarantined if they still wait.
+                    counts.add(ingest.store([x[1] for x in late], rejected))
+                    if fresh:
+                        more = ingest.store([x[1] for x in fresh], defer=True)
+                        counts.add(more)
+                        counts.deferred = more.deferred
+                break
+            except psycopg.OperationalError as exc:
+                self.say("database: %s; retrying" % _first_line(exc))
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001 - it is already broken
+                    pass
+                conn = connect_db(self.dsn, attempts=3600, delay=1.0)
+                ingest = Ingest(conn)
+        for message, page, since in offered:
+            if (
+                page is not None
+                and counts.deferred
+                and any((page.device_id, seq) in counts.deferred for seq in page.seqs())
+            ):
+                held.append((message, page, since))
+            else:
+                self.client.ack(message[0], message[1])
+        return counts, conn, ingest
