@@ -65,12 +65,15 @@ def publisher(url, window, done):
     client.on_publish = lambda *a: free.release()
     client.connect(host, port)
     client.loop_start()
-    for device_id, raws in FLEET:
-        topic = records_topic(device_id)
-        for i in range(0, len(raws), PAGE):
-            payload = encode_page(device_id, raws[i : i + PAGE])
-            free.acquire()
-            client.publish(topic, payload, qos=1)
+    # Page k of every device, then page k+1: a fleet's gateways publish side by side, each
+    # its own devices in order (one gateway's backlog alone would be pages of one device in
+    # a row, which the shared subscription deals out to the workers in turn).
+    for i in range(0, max(len(raws) for _, raws in FLEET), PAGE):
+        for device_id, raws in FLEET:
+            if i < len(raws):
+                payload = encode_page(device_id, raws[i : i + PAGE])
+                free.acquire()
+                client.publish(records_topic(device_id), payload, qos=1)
     for _ in range(window):
         free.acquire()
     done.value = time.monotonic()
