@@ -213,7 +213,7 @@ def cmd_sync(args):
         print(line)
     if result.ack_skipped:
         print("host: warning: %s" % result.ack_skipped, file=sys.stderr)
-    if args.publish:
+    if getattr(args, "publish", None):
         from host.fleet.commands import publish_after_sync
 
         with History(args.db) as history:
