@@ -88,7 +88,8 @@ class Gateway:
                 started = time.monotonic()
                 self.cycle()
                 n += 1
-                while not self._stop and time.monotonic() - started < self.period:
+                last = cycles is not None and n >= cycles
+                while not (self._stop or last) and time.monotonic() - started < self.period:
                     time.sleep(0.2)
         finally:
             self.publisher.close()
