@@ -15,6 +15,7 @@ import argparse
 import functools
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -227,8 +228,9 @@ def main():
         decode_page(topic, payload)
     figure("decode + check pages (1 core)", n_sample, t)
 
-    broker = Mosquitto(Path(tempfile.mkdtemp(prefix="bench-fleet-")), autosave=False).start()
-    pg = Postgres(Path(tempfile.mkdtemp(prefix="bench-fleet-pg-")), fsync=True).init().start()
+    dirs = [Path(tempfile.mkdtemp(prefix="bench-fleet-")) for _ in range(2)]
+    broker = Mosquitto(dirs[0], autosave=False).start()
+    pg = Postgres(dirs[1], fsync=True).init().start()
     try:
         copy_rate = plain_copy(pg.new_database("bench_copy"), total)
         store_only(pg.new_database("bench_store"), ARGS.batch, copy_rate)
@@ -256,6 +258,8 @@ def main():
     finally:
         broker.kill()
         pg.stop("immediate")
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
