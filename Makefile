@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup stubs test demo bench fuzz lint format clean deploy
+.PHONY: setup stubs services test demo bench bench-fleet fuzz lint format clean deploy
 
 setup: $(STAMP)
 
@@ -29,7 +29,15 @@ stubs: .stubs/.installed
 	$(BIN)/python tests/portcheck.py install
 	touch $@
 
-test: lint stubs
+# The fleet tests start their own Mosquitto and PostgreSQL (initdb/pg_ctl of PostgreSQL 15).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+services:
+	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y mosquitto; }
+	@test -x /usr/lib/postgresql/15/bin/initdb || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y postgresql-15; }
+
+test: lint stubs services
 	$(BIN)/pytest
 
 demo: $(STAMP)
@@ -41,7 +49,12 @@ fuzz: $(STAMP)
 	$(BIN)/python tests/fuzzlink.py --frames 100000 --configs
 
 bench: $(STAMP)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/bench_*.py; do test $$b = bench/bench_fleet.py && continue; \
+		echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# 1,000 devices x 2,880 records through Mosquitto into PostgreSQL (docs/fleet.md): minutes.
+bench-fleet: $(STAMP) services
+	$(BIN)/python bench/bench_fleet.py
 
 deploy: $(STAMP)
 	@test -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico (CircuitPython: BOARD=feather_rp2040_cp [DRIVE=path])"; exit 2; }

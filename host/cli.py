@@ -25,6 +25,8 @@ COMMANDS = {
     "verify": ("host.commands.history", "cmd_verify", "verify_arguments"),
     "plot": ("host.commands.history", "cmd_plot", "plot_arguments"),
     "conformance": ("host.commands.conformance", "cmd_conformance", "conformance_arguments"),
+    "gateway": ("host.commands.fleet", "cmd_gateway", "gateway_arguments"),
+    "ingest": ("host.commands.fleet", "cmd_ingest", "ingest_arguments"),
 }
 
 

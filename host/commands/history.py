@@ -13,6 +13,8 @@ from pathlib import Path
 from host.commands.device import duration, link_arguments
 from host.errors import CommandError
 
+EXPORT_FORMATS = ("espi",)  # beyond host.export's csv and json: host.commands.fleet
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 TIMES_HELP = "times are UTC; a time without an offset is read as UTC"
 
@@ -124,6 +126,11 @@ def cmd_sync(args):
         print(line)
     if result.ack_skipped:
         print("host: warning: %s" % result.ack_skipped, file=sys.stderr)
+    if args.publish:
+        from host.commands.fleet import publish_after_sync
+
+        with History(args.db) as history:
+            publish_after_sync(args, history, result.device_id, link.info())
     if result.clock_step_ms is None and not link.info().get("clock_set", True):
         print(
             "host: warning: the device clock is not set and there is no link key to set it: "
@@ -142,6 +149,9 @@ def sync_arguments(p):
         action="store_true",
         help="take records past a chain break nothing proves, keeping the break as an audited "
         "anchor (otherwise they are quarantined; docs/host.md, Chain breaks)",
+    )
+    p.add_argument(
+        "--publish", metavar="URL", help="then publish new records to mqtt://HOST[:PORT]"
     )
 
 
@@ -200,6 +210,9 @@ def cmd_export(args):
     `source_name` its name; flags are a bit mask and `flag_names`."""
     from host.export import export
 
+    if args.format in EXPORT_FORMATS:
+        from host.commands.fleet import export_other as export  # noqa: F811 - Green Button
+
     check_selection(args)
     with open_history(args) as history:
         rows = history.rows(args.device_id, args.start, args.end)
@@ -219,7 +232,12 @@ def cmd_export(args):
 
 def export_arguments(p):
     history_arguments(p)
-    p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format")
+    p.add_argument(
+        "--format",
+        choices=("csv", "json", *EXPORT_FORMATS),
+        default="csv",
+        help="output format (espi: Green Button XML, docs/fleet.md)",
+    )
     p.add_argument("--out", help="output file (default: standard output)")
 
 
