@@ -137,14 +137,14 @@ def test_read_back_by_greenbutton_objects(history, tmp_path):
 
 
 CSV_HEADER = (
-    "device_id,seq,start_utc,end_utc,duration_s,interval_min,source,a_plus_mwh,a_minus_mwh,"
+    "device_id,seq,start_utc,end_utc,duration_s,interval_min,source,source_name,a_plus_mwh,a_minus_mwh,"
     "net_mwh,q1_mvarh,q2_mvarh,q3_mvarh,q4_mvarh,pulses_import,pulses_export,flags,flag_names,"
     "link"
 )
 
 
 def test_csv_has_the_documented_stable_columns_one_row_per_interval(history, capsys):
-    code = main(["export", "--db", str(history.path), "--device", "site-a"])
+    code = main(["export", "--db", str(history.path), "--device-id", "site-a"])
     out, _ = capsys.readouterr()
     assert code == 0 and out.splitlines()[0] == CSV_HEADER
     rows = list(csv.DictReader(io.StringIO(out)))

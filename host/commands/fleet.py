@@ -121,9 +121,7 @@ def ingest_arguments(p):
     p.add_argument("--group", default=DEFAULT_GROUP, help="shared subscription group")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.add_argument("--batch", type=int, default=200, help="messages per transaction")
-    p.add_argument(
-        "--client-id", default="netmeter-ingest", help="MQTT client id (its session persists)"
-    )
+    p.add_argument("--client-id", default="netmeter-ingest", help="MQTT client id")
     p.add_argument("--verify", action="store_true", help="check every chain and exit")
 
 

@@ -60,7 +60,7 @@ class Gateway:
         self._stop = True
 
     def cycle(self):
-        from host.cli import describe, expected_errors
+        from host.errors import describe, expected_errors
 
         errors = expected_errors()
         for port in self.ports:
