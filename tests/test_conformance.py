@@ -262,16 +262,21 @@ def test_on_the_seesaw_site_lost_pulses_are_still_flagged(tmp_path):
 def test_a_board_that_stamps_its_unset_clock_fails_the_unset_clock_scenario(tmp_path, monkeypatch):
     # The firmware as it was before netmeter.timekeeping: every reading taken as placed, so
     # after the cut it closes intervals in the clock's 2021 time base. The suite must say so.
-    from host.conformance import simulated
-    from host.deploy import stage
+    # Compiled with mpy-cross like the real firmware: from source it would not fit the heap.
+    import shutil
 
-    fw = tmp_path / "fw"
-    stage(fw, "sources")
-    (fw / "main.py").write_bytes((simulated.staged_firmware() / "main.py").read_bytes())
-    keeper = fw / "lib" / "netmeter" / "timekeeping.py"
+    from host import deploy
+    from host.conformance import simulated
+
+    netmeter = tmp_path / "netmeter"
+    shutil.copytree(deploy.PACKAGES["netmeter"], netmeter)
+    keeper = netmeter / "timekeeping.py"
     text = keeper.read_text()
     assert text.count("self.placed = bool(clock_set)") == 2
     keeper.write_text(text.replace("self.placed = bool(clock_set)", "self.placed = True"))
+    monkeypatch.setitem(deploy.PACKAGES, "netmeter", netmeter)
+    fw = tmp_path / "fw"
+    deploy.stage(fw, deploy.board_arch("unix_sim"))
     monkeypatch.setattr(simulated, "staged_firmware", lambda: fw)
     result = run_scenario(SCENARIOS["unset-clock-1-interval"], tmp_path / "run")
     assert not result.passed
