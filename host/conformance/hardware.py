@@ -7,6 +7,7 @@ import time
 
 from host.conformance.checks import (
     CT_FAULTS,
+    REGISTER_COUNT_MWH,
     REGISTER_FAULTS,
     WIRE_FAULTS,
     boundary_slack_mwh,
@@ -15,6 +16,7 @@ from host.conformance.checks import (
     meter_span,
 )
 from host.conformance.clock import HostClock, measure_offset, over_run, set_and_sample
+from host.conformance.report import describe_offset
 from host.conformance.simulated import apply_fault, build_meter
 from host.sim.modbus import MeterServer
 from shared.record import decode
@@ -160,8 +162,14 @@ def run_device(scenario, link, meter_port, map_name="generic", say=None, feeder=
             sample, step = set_and_sample(link, clock)
             first.append(sample)
             say("%s: board clock set, stepped by %+d ms" % (scenario.name, step))
+            if step < 0:
+                # Set back, the board holds its open interval (CLOCK_ADJUSTED) until its
+                # clock is past the old time again: that is warm-up too.
+                say("%s: waiting %.0f s for the board's clock to pass its old time"
+                    % (scenario.name, -step / 1000 / clock.speed))  # fmt: skip
+                time.sleep(-step / 1000 / clock.speed)
         run.offset_start = measure_offset(link, clock, first=first)
-        say("%s: board clock %s" % (scenario.name, describe_offset(run.offset_start)))
+        say("%s: board clock %s" % (scenario.name, describe_offset(run.offset_start.as_dict())))
         # The meter jumps to the phase of the board's current interval: the meter's interval
         # boundaries then stand where the board's stand (in host time). The jump is the
         # warm-up interval's: with less than two polls of it left, the next one is taken.
@@ -208,16 +216,6 @@ def run_device(scenario, link, meter_port, map_name="generic", say=None, feeder=
     return run
 
 
-def describe_offset(offset):
-    """One line: the board's clock against the host's."""
-    return "%+.1f ms from the host's (+- %.1f ms; best round trip %d ms of %d)" % (
-        offset.offset_ms,
-        offset.uncertainty_ms,
-        offset.rtt_ms,
-        offset.samples,
-    )
-
-
 def check_device_run(scenario, run, offset=None):
     """Check a DeviceRun's records against its meter's truth, cut at the board's interval
     boundaries in host time (the board's times less its clock offset). offset: the
@@ -240,6 +238,10 @@ def check_device_run(scenario, run, offset=None):
     u = offset.uncertainty_ms
     poll_ms = scenario.poll_s * 1000
     lags = [0]
+    # A real board's reading lands just after the boundary, not on it, so it splits that
+    # poll's register delta at the boundary in whole counts (floor): half a count more per
+    # end (an interval's error is then within two counts, not one; docs in the README).
+    split = REGISTER_COUNT_MWH / 2 if scenario.billing == "registers" else 0
 
     def boundary(t):
         # The board stamps its reading when its poll starts, at the boundary; the meter
@@ -248,7 +250,7 @@ def check_device_run(scenario, run, offset=None):
         late = max((r - t for r in run.reads if t - u <= r < t + poll_ms / 2), default=0)
         lags.append(late)
         spread = max(u, late)
-        return boundary_slack_mwh(spread, max_power_w(run.meter, t - spread, t + spread))
+        return split + boundary_slack_mwh(spread, max_power_w(run.meter, t - spread, t + spread))
 
     result = check(scenario, run, records, (), epoch0, n_intervals=whole, boundary=boundary)
     result.clock_offset = dict(offset.as_dict(), read_lag_ms=max(lags))
