@@ -78,6 +78,18 @@ def test_the_boundary_tolerance_is_the_uncertainty_times_the_power():
     assert boundary_slack_mwh(0, 6000) == 0
 
 
+def test_an_interval_is_allowed_its_boundaries_slack_on_top_of_its_source():
+    from host.conformance.checks import energy_ok
+
+    registers = SCENARIOS["interval-5min"]
+    assert not energy_ok(registers, -1400, 200_000)  # more than a count off
+    assert energy_ok(registers, -1400, 200_000, slack=500)
+    assert not energy_ok(registers, -1500, 200_000, slack=500)  # a count plus slack, not less
+    power = dataclasses.replace(registers, billing="power")
+    assert not energy_ok(power, 500, 200_000)  # 0.25 % of 200 Wh
+    assert energy_ok(power, 500, 200_000, slack=100)
+
+
 def test_the_power_around_a_boundary_is_the_most_in_force():
     from host.sim.meter import SimMeter
 
