@@ -94,6 +94,54 @@ def max_power_w(meter, t0_ms, t1_ms):
     return most / 1000
 
 
+class BoundaryAllowance:
+    """What an interval boundary at meter time t may be off by (mWh) when the board runs on
+    its own time (a real board, or the simulated one on the wall clock), as a callable
+    for check(boundary=...).
+
+    The board stamps its reading when its poll starts, at the boundary (its clock known to
+    +- uncertainty_ms on the meter's); the meter answers a little later (the request on
+    the wire, the board's loop), at the times in reads (ReadLog): the board's cut lies
+    between t - u and the poll's last answer. And as its reading lands just after the
+    boundary, not on it, the board splits that poll's register delta there in whole counts
+    (rounding down): half a count more per end (an interval is then within two counts of
+    the truth, not one)."""
+
+    def __init__(self, scenario, meter, reads, uncertainty_ms):
+        self.meter = meter
+        self.reads = reads
+        self.u = uncertainty_ms
+        self.window_ms = scenario.poll_s * 1000 / 2
+        self.split = REGISTER_COUNT_MWH / 2 if scenario.billing == "registers" else 0
+        self.worst_lag_ms = 0
+
+    def __call__(self, t):
+        u = self.u
+        late = max((r - t for r in self.reads if t - u <= r < t + self.window_ms), default=0)
+        self.worst_lag_ms = max(self.worst_lag_ms, late)
+        spread = max(u, late)
+        return self.split + boundary_slack_mwh(
+            spread, max_power_w(self.meter, t - spread, t + spread)
+        )
+
+
+class ReadLog:
+    """The meter as its Modbus server sees it, noting the meter time of every read: when
+    the board's poll at an interval boundary was actually answered."""
+
+    def __init__(self, meter):
+        self._meter = meter
+        self.reads = []
+
+    def sync(self):
+        now = self._meter.sync()
+        self.reads.append(now)
+        return now
+
+    def __getattr__(self, name):
+        return getattr(self._meter, name)
+
+
 def check(scenario, sim, records, frames, epoch0=None, n_intervals=None, boundary=None):
     """Compare the records with the truth; fill a Result. sim needs .meter, .pulse_meter
     and .metered_at; epoch0 is the device time (Unix ms) of meter time 0. boundary(t), if

@@ -7,12 +7,11 @@ import time
 
 from host.conformance.checks import (
     CT_FAULTS,
-    REGISTER_COUNT_MWH,
     REGISTER_FAULTS,
     WIRE_FAULTS,
-    boundary_slack_mwh,
+    BoundaryAllowance,
+    ReadLog,
     check,
-    max_power_w,
     meter_span,
 )
 from host.conformance.clock import HostClock, measure_offset, over_run, set_and_sample
@@ -45,23 +44,6 @@ class DeviceRun:
         self.reads = []  # meter times the meter answered a read at (ReadLog)
         self.problems = []
         self.wall_s = 0.0
-
-
-class ReadLog:
-    """The meter as its Modbus server sees it, noting the meter time of every read: when
-    the board's poll at an interval boundary was actually answered."""
-
-    def __init__(self, meter):
-        self._meter = meter
-        self.reads = []
-
-    def sync(self):
-        now = self._meter.sync()
-        self.reads.append(now)
-        return now
-
-    def __getattr__(self, name):
-        return getattr(self._meter, name)
 
 
 def hardware_config(scenario, pulses=False):
@@ -235,25 +217,9 @@ def check_device_run(scenario, run, offset=None):
         if first_checked <= (t0 + t1) / 2 <= scenario.end_ms and t1 <= run.meter.now_ms
     ]
     whole = (scenario.end_ms - first_checked) // interval_ms
-    u = offset.uncertainty_ms
-    poll_ms = scenario.poll_s * 1000
-    lags = [0]
-    # A real board's reading lands just after the boundary, not on it, so it splits that
-    # poll's register delta at the boundary in whole counts (floor): half a count more per
-    # end (an interval's error is then within two counts, not one; docs in the README).
-    split = REGISTER_COUNT_MWH / 2 if scenario.billing == "registers" else 0
-
-    def boundary(t):
-        # The board stamps its reading when its poll starts, at the boundary; the meter
-        # answers it a little later (the request on the wire, the board's loop): the
-        # board's cut lies between t - u and the poll's last read.
-        late = max((r - t for r in run.reads if t - u <= r < t + poll_ms / 2), default=0)
-        lags.append(late)
-        spread = max(u, late)
-        return split + boundary_slack_mwh(spread, max_power_w(run.meter, t - spread, t + spread))
-
+    boundary = BoundaryAllowance(scenario, run.meter, run.reads, offset.uncertainty_ms)
     result = check(scenario, run, records, (), epoch0, n_intervals=whole, boundary=boundary)
-    result.clock_offset = dict(offset.as_dict(), read_lag_ms=max(lags))
+    result.clock_offset = dict(offset.as_dict(), read_lag_ms=boundary.worst_lag_ms)
     if run.problems:
         result.problems += run.problems
         result.passed = False
