@@ -70,14 +70,17 @@ def build(
 
     if ticks_ms is None:
         # Started by the simulator: it wrote where the meter's line and its control are.
-        from boards.sim_control import SimControl, VirtualClock
-
         sim = _wiring(wiring or SIM_WIRING)
-        clock = VirtualClock()
-        ticks_ms = clock.ticks_ms
-        control = SimControl(sim["control"], clock)
         rs485_path = sim["rs485"]
         watchdog_feed_path = sim.get("watchdog")
+        if sim.get("control"):
+            from boards.sim_control import SimControl, VirtualClock
+
+            clock = VirtualClock()
+            control = SimControl(sim["control"], clock)
+        else:  # free-running, as a real board: its own clock, its own main loop
+            clock = FreeClock(**sim.get("clock", {}))
+        ticks_ms = clock.ticks_ms
     pulse_cfg = settings["pulses"]
     if rs485 is None and not rs485_path:
         raise ValueError("unix_sim needs rs485_path: the pty of the simulated meter's line")
@@ -147,6 +150,36 @@ class ThreadTimer:
 
 
 SIM_WIRING = "unix_sim.json"
+
+
+class FreeClock:
+    """A free-running board's clock: the host's wall clock, plus offset_ms (a clock set some
+    time ago, off by that much); set_ms() (SET_TIME) moves the offset. speed > 1 (tests)
+    runs it faster from origin_ms on: origin + (wall - origin) x speed.
+
+    Without "control" in unix_sim.json the board runs on this clock in its own main loop,
+    as a real board does in real time."""
+
+    def __init__(self, speed=1, origin_ms=0, offset_ms=None):
+        self.speed = speed
+        self.origin_ms = origin_ms
+        self.offset_ms = offset_ms or 0
+        self.is_set = offset_ms is not None
+
+    def _host_ms(self):
+        import time
+
+        return self.origin_ms + (time.time_ns() - self.origin_ms * 1000000) * self.speed // 1000000
+
+    def now_ms(self):
+        return self._host_ms() + self.offset_ms
+
+    def ticks_ms(self):
+        return self._host_ms() & ((1 << 30) - 1)  # a tick count: SET_TIME does not move it
+
+    def set_ms(self, unix_ms):
+        self.offset_ms = unix_ms - self._host_ms()
+        self.is_set = True
 
 
 def _wiring(path):

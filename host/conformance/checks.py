@@ -50,6 +50,8 @@ class Result:
     intervals: list = field(default_factory=list)  # per record: device vs truth
     wall_s: float = 0.0
     simulated_s: float = 0.0
+    # a real board's clock against the host's (hardware mode): clock.ClockOffset.as_dict()
+    clock_offset: dict | None = None
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -76,9 +78,75 @@ def _pct(device, truth):
     return (device - truth) / truth * 100
 
 
-def check(scenario, sim, records, frames, epoch0=None, n_intervals=None):
+def boundary_slack_mwh(uncertainty_ms, max_power_w):
+    """Energy a boundary can be off by when it is known to +- uncertainty_ms only, at up to
+    max_power_w: |uncertainty| x power. W x ms = mJ, and 1 mWh = 3600 mJ."""
+    return abs(uncertainty_ms) * max_power_w / 3600
+
+
+def max_power_w(meter, t0_ms, t1_ms):
+    """The most power (W, the phases' |P| summed: a bound for A+ and A- alike) in force at
+    any instant of [t0_ms, t1_ms] of the meter's truth."""
+    tick = meter.tick_ms
+    most = 0
+    for k in range(int(t0_ms) // tick, int(t1_ms) // tick + 1):
+        most = max(most, sum(abs(p) for p, _ in meter.power_at(k * tick)))
+    return most / 1000
+
+
+class BoundaryAllowance:
+    """What an interval boundary at meter time t may be off by (mWh) when the board runs on
+    its own time (a real board, or the simulated one on the wall clock), as a callable
+    for check(boundary=...).
+
+    The board stamps its reading when its poll starts, at the boundary (its clock known to
+    +- uncertainty_ms on the meter's); the meter answers a little later (the request on
+    the wire, the board's loop), at the times in reads (ReadLog): the board's cut lies
+    between t - u and the poll's last answer. And as its reading lands just after the
+    boundary, not on it, the board splits that poll's register delta there in whole counts
+    (rounding down): half a count more per end (an interval is then within two counts of
+    the truth, not one)."""
+
+    def __init__(self, scenario, meter, reads, uncertainty_ms):
+        self.meter = meter
+        self.reads = reads
+        self.u = uncertainty_ms
+        self.window_ms = scenario.poll_s * 1000 / 2
+        self.split = REGISTER_COUNT_MWH / 2 if scenario.billing == "registers" else 0
+        self.worst_lag_ms = 0
+
+    def __call__(self, t):
+        u = self.u
+        late = max((r - t for r in self.reads if t - u <= r < t + self.window_ms), default=0)
+        self.worst_lag_ms = max(self.worst_lag_ms, late)
+        spread = max(u, late)
+        return self.split + boundary_slack_mwh(
+            spread, max_power_w(self.meter, t - spread, t + spread)
+        )
+
+
+class ReadLog:
+    """The meter as its Modbus server sees it, noting the meter time of every read: when
+    the board's poll at an interval boundary was actually answered."""
+
+    def __init__(self, meter):
+        self._meter = meter
+        self.reads = []
+
+    def sync(self):
+        now = self._meter.sync()
+        self.reads.append(now)
+        return now
+
+    def __getattr__(self, name):
+        return getattr(self._meter, name)
+
+
+def check(scenario, sim, records, frames, epoch0=None, n_intervals=None, boundary=None):
     """Compare the records with the truth; fill a Result. sim needs .meter, .pulse_meter
-    and .metered_at; epoch0 is the device time (Unix ms) of meter time 0."""
+    and .metered_at; epoch0 is the device time (Unix ms) of meter time 0. boundary(t), if
+    given, is the energy (mWh) an interval boundary at meter time t may be off by, beyond
+    the source's own tolerance (a real board's clock, known to some uncertainty only)."""
     from host.sim.run import DAY0_UTC_MS
 
     epoch0 = DAY0_UTC_MS if epoch0 is None else epoch0
@@ -110,20 +178,26 @@ def check(scenario, sim, records, frames, epoch0=None, n_intervals=None):
             check_energy(scenario, r, truth, result.problems)  # flagged or not
         if QUESTIONABLE & set(row["flags"]):
             continue
-        worst = max(worst, check_energy(scenario, r, truth, result.problems))
+        slack = boundary(row["t0_ms"]) + boundary(row["t1_ms"]) if boundary else 0
+        if slack:
+            row["slack_mwh"] = round(slack, 1)
+        worst = max(worst, check_energy(scenario, r, truth, result.problems, slack))
         if scenario.billing == "pulses":
-            check_interval_pulses(r, row, result.problems)
+            mwh_per_pulse = 1_000_000 / scenario.imp_per_kwh
+            check_interval_pulses(r, row, result.problems, int(-(-slack // mwh_per_pulse)))
         if scenario.check_reactive:
             check_reactive(r, row, e0, e1, result.problems)
     span = (
         meter_span(sim, records[0], frames, epoch0)[0],
         meter_span(sim, records[-1], frames, epoch0)[1],
     )
+    ends = boundary(span[0]) + boundary(span[1]) if boundary else 0
     in_run = 0 <= span[0] and span[1] <= sim.meter.now_ms
     if in_run and scenario.exact_total and scenario.billing == "registers" and not scenario.quiet:
-        check_conservation(scenario, sim, records, span, result.problems)
+        check_conservation(scenario, sim, records, span, result.problems, ends)
     if in_run and scenario.billing == "pulses":
-        check_pulse_totals(sim.pulse_meter or sim.meter, records, span, result.problems)
+        pulses = int(-(-ends // (1_000_000 / scenario.imp_per_kwh)))
+        check_pulse_totals(sim.pulse_meter or sim.meter, records, span, result.problems, pulses)
     if scenario.exact_records:
         check_timeline(scenario, result.intervals, result.problems)
     check_flags(scenario, records, result)
@@ -195,33 +269,37 @@ def check_quiet(r, problems):
         problems.append("seq %d: phantom energy in a quiet interval" % r.seq)
 
 
-def energy_ok(scenario, error, true):
-    """Is an interval's A+ or A- error within what its billing source allows?"""
+def energy_ok(scenario, error, true, slack=0):
+    """Is an interval's A+ or A- error within what its billing source allows (plus slack
+    mWh for where its boundaries stand)?"""
+    error = abs(error) - slack
     if scenario.billing == "registers":
-        return abs(error) < REGISTER_COUNT_MWH
+        return error < REGISTER_COUNT_MWH
     if scenario.billing == "pulses":
-        return abs(error) <= 2 * (1_000_000 // scenario.imp_per_kwh)  # plus the one timed
-    return true < scenario.starting_mwh or abs(error) <= true * POWER_TOLERANCE_PCT / 100
+        return error <= 2 * (1_000_000 // scenario.imp_per_kwh)  # plus the one timed
+    return true < scenario.starting_mwh or error <= true * POWER_TOLERANCE_PCT / 100
 
 
-def check_energy(scenario, r, truth, problems):
+def check_energy(scenario, r, truth, problems, slack=0):
     """A+ and A- of one interval against the truth (mWh); returns the worst error in %."""
     worst = 0.0
     for dev, true, label in ((r.a_plus, truth[0], "A+"), (r.a_minus, truth[1], "A-")):
         if true >= scenario.starting_mwh:
             worst = max(worst, abs(_pct(dev, true)))
-        if not energy_ok(scenario, dev - true, true):
+        if not energy_ok(scenario, dev - true, true, slack):
             problems.append(
-                "seq %d %s: device %d mWh, truth %.0f mWh (%+.3f %%)"
-                % (r.seq, label, dev, true, _pct(dev, true))
-            )
+                "seq %d %s: device %d mWh, truth %.0f mWh (%+.3f %%)%s"
+                % (r.seq, label, dev, true, _pct(dev, true),
+                   ", boundaries +- %.0f mWh" % slack if slack else "")
+            )  # fmt: skip
     return worst
 
 
-def check_interval_pulses(r, row, problems):
-    """Pulses of one interval: the truth's, give or take the one on the boundary."""
+def check_interval_pulses(r, row, problems, slack=0):
+    """Pulses of one interval: the truth's, give or take the one on the boundary (and
+    slack more for where the boundaries stand)."""
     for dev, true, label in zip(row["pulses"], row["true_pulses"], ("import", "export")):
-        if abs(dev - true) > PULSE_SLACK:
+        if abs(dev - true) > PULSE_SLACK + slack:
             problems.append("seq %d %s pulses: %d, truth %d" % (r.seq, label, dev, true))
 
 
@@ -240,9 +318,10 @@ def check_reactive(r, row, e0, e1, problems):
             problems.append("seq %d Q%d: device %d, truth %.0f" % (r.seq, i + 1, dev, true))
 
 
-def check_conservation(scenario, sim, records, span, problems):
+def check_conservation(scenario, sim, records, span, problems, slack=0):
     """Registers billed, nothing reset: the run's total is exact to a count, against the
-    truth, or with a CT fault against what the meter itself counted."""
+    truth, or with a CT fault against what the meter itself counted (give or take slack
+    mWh for where the run's ends stand)."""
     t_start, t_end = span
     if any(f[1] in CT_FAULTS for f in scenario.faults):
         reference = "metered"
@@ -256,18 +335,22 @@ def check_conservation(scenario, sim, records, span, problems):
     for field_, label in (("a_plus", "A+"), ("a_minus", "A-")):
         counted = sum(getattr(r, field_) for r in records)
         true = (getattr(e1, field_) - getattr(e0, field_)) / UJ_PER_MWH
-        if abs(counted - true) >= TOTAL_TOLERANCE_MWH:
-            problems.append("total %s %d mWh, %s %.0f mWh" % (label, counted, reference, true))
+        if abs(counted - true) - slack >= TOTAL_TOLERANCE_MWH:
+            problems.append(
+                "total %s %d mWh, %s %.0f mWh%s"
+                % (label, counted, reference, true, ", ends +- %.0f mWh" % slack if slack else "")
+            )
 
 
-def check_pulse_totals(pulse_meter, records, span, problems):
-    """Pulses billed: every pulse the meter started in the run is counted, exactly."""
+def check_pulse_totals(pulse_meter, records, span, problems, slack=0):
+    """Pulses billed: every pulse the meter started in the run is counted, exactly (give or
+    take slack pulses for where the run's ends stand)."""
     t_start, t_end = span
     for ch, field_ in (("import", "pulses_import"), ("export", "pulses_export")):
         started = pulse_meter.s0[ch].pulses_started
         true = started(t_end) - started(t_start)
         counted = sum(getattr(r, field_) for r in records)
-        if counted != true:
+        if abs(counted - true) > slack:
             problems.append("total %s pulses %d, truth %d" % (ch, counted, true))
 
 

@@ -16,11 +16,26 @@ def table(results):
             % (r.name, "PASS" if r.passed else "FAIL", r.worst_error_pct, seen,
                ",".join(r.flags_expected) or "-")
         )  # fmt: skip
+        if r.clock_offset:
+            lines.append("    board clock %s" % describe_offset(r.clock_offset))
         for problem in r.problems[:5]:
             lines.append("    ! " + problem)
     passed = sum(1 for r in results if r.passed)
     lines.append("%d of %d scenarios passed" % (passed, len(results)))
     return "\n".join(lines)
+
+
+def describe_offset(offset):
+    """The board's clock against the host's, as measured (clock.ClockOffset.as_dict())."""
+    return "%+.1f ms from the host's, +- %.1f ms (best round trip %d ms of %d)%s" % (
+        offset["offset_ms"],
+        offset["uncertainty_ms"],
+        offset["rtt_ms"],
+        offset["samples"],
+        "; meter read %d ms after a boundary at most" % offset["read_lag_ms"]
+        if "read_lag_ms" in offset
+        else "",
+    )
 
 
 def write(results, directory):
