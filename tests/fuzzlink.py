@@ -255,7 +255,8 @@ def run_in_vm(frames, seed=1, per_batch=500, timeout=1800, fuzzer=None):
         parts.append(b"B %d %d\n" % (len(data), chunk))
         parts.append(data)
     parts.append(b"E\n")
-    env = dict(os.environ, MICROPYPATH=micropypath())
+    # tests/dual for the fake board the fuzzer's App runs on (fakeboard.py).
+    env = dict(os.environ, MICROPYPATH=micropypath() + ":" + str(ROOT / "tests" / "dual"))
     started = time.monotonic()
     proc = subprocess.run(
         [micropython_exe(), "-X", "heapsize=4m", str(ROOT / "tests" / "mpy" / "fuzz_link.py")],

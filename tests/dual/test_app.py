@@ -1,4 +1,5 @@
 # The main loop's bookkeeping with fake hardware: flags from the poll, pulses and clock.
+from fakeboard import fake_hardware
 from storetest import fresh_dir
 
 from dualtest import raises
@@ -10,22 +11,9 @@ from shared.record import COMM_ERROR, PULSES_REJECTED
 T0 = 1764374400000
 
 
-class Fake:
-    pass
-
-
 def hardware(pulses=(0, 0, 0), clock_set=True):
-    hw = Fake()
-    hw.pulses = Fake()
-    hw.pulses.take = lambda: pulses
-    hw.rs485 = Fake()
-    hw.rs485.baud = 115200
-    hw.watchdog = Fake()
-    hw.watchdog.feed = lambda: None
-    hw.clock = Fake()
+    hw = fake_hardware(fresh_dir("app"), take=lambda: pulses)
     hw.clock.is_set = clock_set
-    hw.fs_root = fresh_dir("app")
-    hw.name = "fake"
     return hw
 
 

@@ -1,6 +1,7 @@
 # No interval is stamped with a wrong time: a board that boots with its clock unset holds its
 # readings in the interval open at the cut until the clock is set, then closes that interval
 # as one record with exact bounds; nothing is lost (docs/timekeeping.md).
+from fakeboard import Fake, fake_hardware
 from storetest import fresh_dir
 
 from netmeter.app import App
@@ -25,25 +26,14 @@ CONFIG = {
 }
 
 
-class Fake:
-    pass
-
-
 class Board:
     """Fake hardware whose clock can be unset, and whose S0 counter gives what a test puts."""
 
     def __init__(self, root=None):
-        self.pulses = Fake()
         self.pending = [0, 0]
-        self.pulses.take = self.take
-        self.rs485 = Fake()
-        self.rs485.baud = 115200
-        self.watchdog = Fake()
-        self.watchdog.feed = lambda: None
-        self.clock = Fake()
-        self.clock.is_set = True
-        self.fs_root = root or fresh_dir("timekeeping")
-        self.name = "fake"
+        hw = fake_hardware(root or fresh_dir("timekeeping"), take=self.take)
+        self.pulses, self.rs485, self.watchdog = hw.pulses, hw.rs485, hw.watchdog
+        self.clock, self.fs_root, self.name = hw.clock, hw.fs_root, hw.name
 
     def take(self):
         imp, exp = self.pending

@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+from fakeboard import fake_hardware
+
 from netmeter.app import App
 from netmeter.link import Counter, LinkServer
 from netmeter.linkdevice import CONFIG_FILE, AppDevice
@@ -22,10 +24,6 @@ from shared.linkproto import INFO
 
 T0 = 1764374400000
 POWER = {"p_l1": 400.0, "q_l1": 10.0, "p_l2": -100.0, "q_l2": 0.0, "p_l3": 300.0, "q_l3": 0.0}
-
-
-class Fake:
-    pass
 
 
 class Clock:
@@ -41,17 +39,8 @@ class Clock:
 
 
 def hardware(root):
-    hw = Fake()
-    hw.pulses = Fake()
-    hw.pulses.take = lambda: (3, 1, 0)
+    hw = fake_hardware(root, take=lambda: (3, 1, 0), clock=Clock(), name="fuzz")
     hw.pulses.totals = lambda: (30, 10, 0)
-    hw.rs485 = Fake()
-    hw.rs485.baud = 115200
-    hw.watchdog = Fake()
-    hw.watchdog.feed = lambda: None
-    hw.clock = Clock()
-    hw.fs_root = root
-    hw.name = "fuzz"
     return hw
 
 
