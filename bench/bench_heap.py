@@ -6,10 +6,21 @@ MicroPython's webassembly port under node (bench/wasm, installed with npm on fir
 whose objects are a 32-bit board's size. The viper S0 handler is left out of both (native
 code cannot load in the webassembly VM).
 
-Run: .venv/bin/python bench/bench_heap.py
+With a CircuitPython VM named (--circuitpython PATH, or NETMETER_CIRCUITPYTHON=PATH: the
+`micropython` executable of CircuitPython's unix port, 64-bit, which the project does not
+build), it also runs the steps with the Feather RP2040's CircuitPython modules from .py
+sources, which that VM compiles at import as a CircuitPython board does (its .mpy format is
+not MicroPython's), beside MicroPython's VMs on the same sources and steps (64-bit unix and
+32-bit wasm) and on .mpy: CP/MP is CircuitPython's VM against MicroPython's, and MicroPython's
+32-bit/64-bit ratio on those sources scales the CircuitPython figure to a 32-bit estimate.
+mpy_heap.py gives that VM a board's time and hashlib (no ticks_*, hashlib.new only).
+
+Run: .venv/bin/python bench/bench_heap.py [--circuitpython PATH]
 """
 
+import argparse
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -27,8 +38,11 @@ BOARD_HEAP = 128 * 1024  # a 32-bit board's heap, as the simulated board's 128wK
 REQUESTS = ("info", "status", "pull", "log", "trace", "get_config", "put_config")
 
 
-def plan(work):
-    calls = ["setup(%r)" % work, "base()", "boot()", "note('boot')"]
+CP_BOARD = "feather_rp2040_cp"
+
+
+def plan(work, board="rp2_pico"):
+    calls = ["setup(%r, %r)" % (work, board), "base()", "boot()", "note('boot')"]
     for hour in range(24):
         calls += ["feed_hour(%d)" % hour, "note('running')"]
     for request in REQUESTS:
@@ -49,6 +63,17 @@ def stage(directory):
             subprocess.run([_tool("mpy-cross"), "-o", str(out), str(py)], check=True)
 
 
+def stage_sources(directory):
+    """The .py sources a CircuitPython board is given (it compiles them at import)."""
+    for package, src in PACKAGES.items():
+        for py in sorted(src.rglob("*.py")):
+            if py.name in NATIVE:  # viper: no CircuitPython board imports it
+                continue
+            out = directory / package / py.relative_to(src)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(py.read_bytes())
+
+
 def parse(stdout):
     peaks = {}
     for line in stdout.splitlines():
@@ -60,18 +85,36 @@ def parse(stdout):
     return peaks
 
 
-def run_unix(lib, work):
+def run_unix(lib, work, exe=None, board="rp2_pico"):
     code = "import sys\nsys.path.insert(0, %r)\n" % str(lib) + SCRIPT.read_text()
-    code += "\n" + "\n".join(plan(work)) + "\n"
+    code += "\n" + "\n".join(plan(work, board)) + "\n"
     proc = subprocess.run(
-        [micropython_exe(), "-X", "heapsize=4M", "-c", code], capture_output=True, text=True
+        [exe or micropython_exe(), "-X", "heapsize=4M", "-c", code],
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0:
-        raise SystemExit("bench_heap: the unix VM failed:\n" + proc.stdout + proc.stderr)
+        raise SystemExit("bench_heap: the unix VM %s failed:\n%s%s" % (exe or "", proc.stdout,
+                                                                      proc.stderr))  # fmt: skip
     return parse(proc.stdout)
 
 
-def run_wasm(lib, work):
+def circuitpython_version(exe):
+    proc = subprocess.run(
+        [exe, "-c", "import sys; print(sys.implementation.name, sys.version)"],
+        capture_output=True,
+        text=True,
+    )
+    words = proc.stdout.split()
+    if proc.returncode != 0 or words[:1] != ["circuitpython"]:
+        raise SystemExit(
+            "bench_heap: %s is not a CircuitPython VM (it printed %r); name the `micropython`"
+            " executable of CircuitPython's unix port" % (exe, (proc.stdout + proc.stderr)[:80])
+        )
+    return " ".join(words[1:])
+
+
+def run_wasm(lib, work, board="rp2_pico"):
     """The 32-bit figures, or None (and why) when node or the package cannot be had."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
@@ -83,7 +126,7 @@ def run_wasm(lib, work):
         if proc.returncode != 0:
             return None, "npm ci failed in bench/wasm: %s" % proc.stderr.decode()[-300:]
     proc = subprocess.run(
-        [node, "run.mjs", str(lib), str(SCRIPT), json.dumps(plan(work))],
+        [node, "run.mjs", str(lib), str(SCRIPT), json.dumps(plan(work, board))],
         cwd=WASM,
         capture_output=True,
         text=True,
@@ -93,12 +136,36 @@ def run_wasm(lib, work):
     return parse(proc.stdout), None
 
 
+def arguments():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--circuitpython",
+        metavar="PATH",
+        default=os.environ.get("NETMETER_CIRCUITPYTHON"),
+        help="CircuitPython's unix-port executable (default: $NETMETER_CIRCUITPYTHON)",
+    )
+    args = parser.parse_args()
+    if args.circuitpython and not os.access(args.circuitpython, os.X_OK):
+        parser.error("--circuitpython %s: no such executable" % args.circuitpython)
+    return args
+
+
 def main():
+    args = arguments()
+    cp_exe = args.circuitpython
+    cp_version = circuitpython_version(cp_exe) if cp_exe else None
     with tempfile.TemporaryDirectory() as tmp:
         lib = Path(tmp) / "lib"
         stage(lib)
         unix = run_unix(lib, str(Path(tmp) / "unix"))
         wasm, why = run_wasm(lib, "/tmp/heap")
+        if cp_exe:
+            src = Path(tmp) / "src"
+            stage_sources(src)
+            mp_mpy = run_unix(lib, str(Path(tmp) / "mp_mpy"), board=CP_BOARD)
+            mp_src = run_unix(src, str(Path(tmp) / "mp_src"), board=CP_BOARD)
+            cp_src = run_unix(src, str(Path(tmp) / "cp_src"), exe=cp_exe, board=CP_BOARD)
+            wasm_src = run_wasm(src, "/tmp/heap", CP_BOARD)[0] if wasm else None
     print("firmware live heap above the VM's own (bytes, after a collect, largest seen):")
     print("  %-34s %12s %12s %7s %13s" % ("phase", "64-bit unix", "32-bit wasm", "ratio",
                                           "of 128 KB"))  # fmt: skip
@@ -118,6 +185,25 @@ def main():
         )  # fmt: skip
     if wasm is None:
         print("  32-bit figures skipped: %s" % why)
+    if not cp_exe:
+        print(
+            "CircuitPython figures skipped: no VM named (--circuitpython PATH or"
+            " NETMETER_CIRCUITPYTHON=PATH: CircuitPython's unix port, not built here)"
+        )
+        return
+    print("%s modules (bytes; .py: compiled by the VM at import):" % CP_BOARD)
+    print("  %-34s %9s %9s %9s %6s %9s %9s" % ("phase", "MP .mpy", "MP .py", "CP .py", "CP/MP",
+                                             "MP .py", "CP .py"))  # fmt: skip
+    print("  %-34s %29s %6s %19s" % ("", "64-bit unix ports", "", "32-bit (wasm, ~est.)"))
+    for phase in ("boot", "running", "link"):
+        cp, mp = cp_src[phase], mp_src[phase]
+        small = "%9d %9d" % (wasm_src[phase], cp * wasm_src[phase] / mp) if wasm_src else "-"
+        print(
+            "  %-34s %9d %9d %9d %6.2f %s"
+            % (what[phase], mp_mpy[phase], mp, cp, cp / mp, small)
+        )  # fmt: skip
+    print("  ~est.: CP .py times MicroPython's own 32-bit/64-bit ratio on the same sources")
+    print("  CircuitPython VM: %s (%s)" % (cp_version, cp_exe))
 
 
 if __name__ == "__main__":

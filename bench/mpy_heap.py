@@ -9,6 +9,11 @@
 # LOG, TRACE, GET_CONFIG and a signed PUT_CONFIG, as `host sync` and `host config push` do.
 # The hardware is a stand-in (no UART or pins here), and the viper S0 handler is left out:
 # native code cannot load in the webassembly VM (bench_pulses.py measures it).
+# setup()'s board names whose runtime modules stay loaded: rp2_pico (MicroPython) or
+# feather_rp2040_cp (CircuitPython: countio pulses, busio UART, the usb_cdc data port).
+# CircuitPython's unix port has none of a board's hardware modules (board, busio, countio,
+# digitalio, microcontroller, rtc, storage, usb_cdc, watchdog): build() is not run, as on
+# MicroPython, and shared.port.fs_writable finds no storage (a running-mode board's answer).
 #
 # Each step is its own call from the runner (PLAN in bench_heap.py), with note() in a call of
 # its own after it: the webassembly port's GC frees nothing while a call is running (it
@@ -19,6 +24,12 @@ import os
 T0 = 1764374400000
 KEY = bytes(range(32))
 S = {"peaks": {}}  # the run's state, kept between the runner's calls
+# What stays loaded on each board after its build() (the runner forgets BOARD_BOOT_MODULES).
+BOARD_MODULES = {
+    "rp2_pico": "boards.drivers.machine_board boards.rp2_pico",
+    "feather_rp2040_cp": "boards.drivers.countio_pulses boards.drivers.usbcdc"
+    " boards.feather_rp2040_cp",
+}
 
 
 def live():
@@ -36,9 +47,9 @@ class Stand:
     pass
 
 
-def hardware(root, now):
+def hardware(root, now, board):
     hw = Stand()
-    hw.name = "rp2_pico"
+    hw.name = board
     hw.fs_root = root
     hw.pulses = Stand()
     hw.pulses.take = lambda: (3, 0, 0)
@@ -65,7 +76,30 @@ class Console:
         self.out += data
 
 
-def setup(root):
+def board_time_and_hashlib():
+    """On CircuitPython's unix port, whose time and hashlib are MicroPython's (ticks_ms,
+    sleep_ms, hashlib.sha256), the names a CircuitPython board has instead, so shared.port
+    takes the board's path: time.monotonic_ns and sleep, hashlib.new only."""
+    import hashlib
+    import sys
+    import time
+
+    board_time = Stand()
+    board_time.sleep = time.sleep
+    board_time.monotonic_ns = time.time_ns
+    board_time.time = time.time
+    board_time.localtime = time.localtime
+    board_hashlib = Stand()
+    board_hashlib.new = lambda name, data=b"": getattr(hashlib, name)(data)
+    sys.modules["time"] = board_time
+    sys.modules["hashlib"] = board_hashlib
+
+
+def setup(root, board="rp2_pico"):
+    import sys
+
+    if sys.implementation.name == "circuitpython":
+        board_time_and_hashlib()
     try:
         os.mkdir(root)
     except OSError:
@@ -73,6 +107,7 @@ def setup(root):
     with open(root + "/link.key", "w") as f:
         f.write(KEY.hex())
     S["root"] = root
+    S["board"] = board
     S["now"] = [T0]
 
 
@@ -91,23 +126,24 @@ def boot():
 
     config = {"device_id": "heap-1", "poll_period_s": 15, "meter": {"MAP": "generic"}}
     config["netting"] = {"sources": ["registers", "power"], "billing": "registers"}
-    config["board"] = "rp2_pico"
+    config["board"] = S["board"]
     from shared.config import resolve
 
     settings, regmap = resolve(config)
     resolve = None
     forget_modules(CONFIG_MODULES)
-    import boards  # noqa: F401 - what stays loaded on an rp2 board
+    import boards  # noqa: F401 - what stays loaded on the board
     import boards.drivers.clock  # noqa: F401
-    import boards.drivers.machine_board  # noqa: F401
     import boards.drivers.watchdog  # noqa: F401
-    import boards.rp2_pico  # noqa: F401
     import netmeter.pulses  # noqa: F401 - the board's pulse driver needs it
+
+    for name in BOARD_MODULES[S["board"]].split():
+        __import__(name)
 
     forget_modules(BOARD_BOOT_MODULES)
     from netmeter.app import App
 
-    hw = hardware(S["root"], S["now"])
+    hw = hardware(S["root"], S["now"], S["board"])
     app = App(hw, settings, regmap)
     regmap = None
     forget_modules(APP_BOOT_MODULES)
@@ -178,7 +214,7 @@ def validating(hold):
     if hold:
         from shared.config import validate
 
-        validate(dict(S["config"], board="rp2_pico"))
+        validate(dict(S["config"]))
         S["validator"] = validate
     else:
         S["validator"] = None
