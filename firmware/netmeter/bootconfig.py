@@ -93,21 +93,3 @@ def note_state(app, hw, state):
 
     print("netmeter: " + state)
     app.errlog.log(hw.clock.now_ms(), CONFIG_REJECTED, state)
-
-
-def keep_when_closed(app, config, good_path):
-    """Once the app has closed its first interval under config, copy it to good_path: the
-    config a later boot falls back to. Watches app.step until then, then steps aside."""
-    step = app.step
-    first = app.store.next_seq
-
-    def watched(now_ms):
-        busy = step(now_ms)
-        if app.store.next_seq != first:
-            del app.step  # back to the class's step: nothing more to watch
-            from netmeter.atomic import replace_file
-
-            replace_file(good_path, json.dumps(config).encode())
-        return busy
-
-    app.step = watched
