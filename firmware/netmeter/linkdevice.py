@@ -149,7 +149,7 @@ def _validate(cfg):
     from shared.config import validate
 
     try:
-        validate(cfg)
+        validate(cfg, heap.forget_modules)  # each section's code goes once it is used
     finally:
         validate = None
         heap.forget_modules(heap.CONFIG_MODULES)
