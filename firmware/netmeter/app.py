@@ -13,6 +13,11 @@ from shared.port import ticks_diff, ticks_us
 from shared.record import BAD_READING, CLOCK_INVALID, COMM_ERROR, PULSES_REJECTED
 from shared.regmap import RegisterMap, mwh_per_count
 
+# The frame trace's ring: a TRACE reply carries each frame byte as two hex digits in one
+# link frame (shared.frame.MAX_BODY, 1016 bytes), so it never shows more than 508 bytes of
+# frames; a bigger ring would keep bytes no reply sends.
+TRACE_BYTES = 512
+
 
 class App:
     """Runs on any board: hw gives pulses, rs485, watchdog, clock and fs_root. settings are
@@ -54,7 +59,8 @@ class App:
         self.store = RecordStore(root + "/records", self.device_id, cfg["capacity"])
         self.checkpoint_ms = cfg["checkpoint_s"] * 1000
         self.last_checkpoint_ms = None
-        self.trace = FrameTrace(hw.rs485.baud)  # whole frames on the meter's line
+        # Whole frames on the meter's line, as many bytes as one TRACE reply can show.
+        self.trace = FrameTrace(hw.rs485.baud, nbytes=TRACE_BYTES)
         # Boot-only code (netmeter.heap.APP_BOOT_MODULES, forgotten after boot): open the
         # store, repairing what a cut left, then carry on from the checkpoint.
         from netmeter.checkpoint import FILE, recover
