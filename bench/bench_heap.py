@@ -53,14 +53,19 @@ def plan(work, board="rp2_pico"):
 
 
 def stage(directory):
-    """Plain bytecode .mpy of every firmware module but the native one, as deploy makes."""
+    """Plain bytecode .mpy of every firmware module but the native one, as deploy makes:
+    with -s naming the module's path on the board, as host.deploy.stage does (the name is
+    interned when the module loads, so this checkout's path would cost heap a board never
+    spends, and change with where the project is checked out)."""
     for package, src in PACKAGES.items():
         for py in sorted(src.rglob("*.py")):
             if py.name in NATIVE:
                 continue
-            out = directory / package / py.relative_to(src).with_suffix(".mpy")
+            rel = py.relative_to(src)
+            out = directory / package / rel.with_suffix(".mpy")
             out.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([_tool("mpy-cross"), "-o", str(out), str(py)], check=True)
+            name = "%s/%s" % (package, rel.as_posix())
+            subprocess.run([_tool("mpy-cross"), "-s", name, "-o", str(out), str(py)], check=True)
 
 
 def stage_sources(directory):
@@ -86,12 +91,16 @@ def parse(stdout):
 
 
 def run_unix(lib, work, exe=None, board="rp2_pico"):
-    code = "import sys\nsys.path.insert(0, %r)\n" % str(lib) + SCRIPT.read_text()
+    # lib by a relative path from its parent, "lib/netmeter/app.mpy" as a board's
+    # "/lib/netmeter/app.mpy" (the webassembly VM's too): a module's path is interned when it
+    # loads, and a temporary directory's would cost the 64-bit figures a board never spends.
+    code = "import sys\nsys.path.insert(0, %r)\n" % lib.name + SCRIPT.read_text()
     code += "\n" + "\n".join(plan(work, board)) + "\n"
     proc = subprocess.run(
         [exe or micropython_exe(), "-X", "heapsize=4M", "-c", code],
         capture_output=True,
         text=True,
+        cwd=lib.parent,
     )
     if proc.returncode != 0:
         raise SystemExit("bench_heap: the unix VM %s failed:\n%s%s" % (exe or "", proc.stdout,

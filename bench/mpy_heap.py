@@ -116,22 +116,25 @@ def base():
 
 
 def boot():
-    from netmeter import runner  # noqa: F401 - on a board main() runs from it: it stays loaded
-    from netmeter.heap import (
-        APP_BOOT_MODULES,
-        BOARD_BOOT_MODULES,
-        CONFIG_MODULES,
-        forget_modules,
-    )
+    """netmeter.runner.main's boot, step by step, on the stand-in hardware."""
+    import json
+
+    from netmeter import heap, runner  # the runner stays loaded: main() runs from it
 
     config = {"device_id": "heap-1", "poll_period_s": 15, "meter": {"MAP": "generic"}}
     config["netting"] = {"sources": ["registers", "power"], "billing": "registers"}
     config["board"] = S["board"]
-    from shared.config import resolve
+    path = S["root"] + "/config.json"
+    with open(path, "w") as f:
+        f.write(json.dumps(config))
+    config = None
+    from netmeter.bootconfig import boot_settings, last_good_path, note_state
 
-    settings, regmap = resolve(config)
-    resolve = None
-    forget_modules(CONFIG_MODULES)
+    settings, regmap, config, state = boot_settings(path)
+    if state != "ok":
+        raise RuntimeError(state)
+    good_path = last_good_path(path)
+    heap.forget_modules(heap.CONFIG_MODULES)
     import boards  # noqa: F401 - what stays loaded on the board
     import boards.drivers.clock  # noqa: F401
     import boards.drivers.watchdog  # noqa: F401
@@ -140,13 +143,16 @@ def boot():
     for name in BOARD_MODULES[S["board"]].split():
         __import__(name)
 
-    forget_modules(BOARD_BOOT_MODULES)
-    from netmeter.app import App
-
+    heap.forget_modules(heap.BOARD_BOOT_MODULES)
     hw = hardware(S["root"], S["now"], S["board"])
-    app = App(hw, settings, regmap)
+    app = runner.start_app(hw, settings, regmap, state)
     regmap = None
-    forget_modules(APP_BOOT_MODULES)
+    heap.forget_modules(heap.APP_BOOT_MODULES)
+    runner.keep_when_closed(app, config, good_path)
+    note_state(app, hw, state)
+    settings = boot_settings = last_good_path = note_state = None
+    heap.forget_modules(heap.HEAP_MODULES)
+    heap = None
     from netmeter.linkservice import make_link
 
     S["console"] = Console()
@@ -207,15 +213,21 @@ def ask(request):
 
 def validating(hold):
     """PUT_CONFIG's moment of most heap, which a note() after it cannot see (the device then
-    forgets the validator at once): the validator's modules loaded beside the link server,
-    a config validated. hold=False lets them go as the device does."""
+    forgets the validator at once): beside the link server, the validator's modules that are
+    loaded together at most, a config validated. The device's validate(cfg,
+    heap.forget_modules) (netmeter.linkdevice) gives each section back once used: its core
+    and its largest section, the meter map's builder, are what is loaded at once. The maps
+    and settings the call builds and drops are not counted (nor were they before sections).
+    hold=False lets them go as the device does."""
     from netmeter.heap import CONFIG_MODULES, forget_modules
 
     if hold:
         from shared.config import validate
 
-        validate(dict(S["config"]))
-        S["validator"] = validate
+        validate(dict(S["config"]), forget_modules)
+        from shared.mapconfig import build_map
+
+        S["validator"] = (validate, build_map)
     else:
         S["validator"] = None
         forget_modules(CONFIG_MODULES)

@@ -63,9 +63,10 @@ _INTS = {
 }
 
 
-def validate(cfg):
-    """cfg unchanged if the board would run it; ConfigInvalid (one line) if not."""
-    resolve(cfg)
+def validate(cfg, release=None):
+    """cfg unchanged if the board would run it; ConfigInvalid (one line) if not. release: as
+    for resolve."""
+    resolve(cfg, release)
     return cfg
 
 
@@ -74,11 +75,14 @@ def settings(cfg):
     return resolve(cfg)[0]
 
 
-def resolve(cfg):
+def resolve(cfg, release=None):
     """(settings, register map) of cfg; ConfigInvalid naming key, value and rule.
 
     A section's checks load only for a config that has the section: an absent one is its
-    defaults, which are valid (a small board validating a PUT_CONFIG keeps that heap)."""
+    defaults, which are valid (a small board validating a PUT_CONFIG keeps that heap).
+    release(names): called with a section's module names once resolve is done with them; a
+    board passes netmeter.heap.forget_modules, so that each section's code goes before the
+    next one loads and the validator's peak is its core and one section, not all of them."""
     from shared.configboards import BOARDS
 
     if not isinstance(cfg, dict):
@@ -88,6 +92,8 @@ def resolve(cfg):
     out.update(cfg)
     board = one_of("board", out["board"], tuple(sorted(BOARDS)))
     caps = BOARDS[board]
+    BOARDS = None
+    _done(release, "shared.configboards")
     if out["device_id"] is not None:
         _device_id(out["device_id"])
     one_of("poll_period_s", out["poll_period_s"], POLL_PERIODS_S)
@@ -105,19 +111,26 @@ def resolve(cfg):
         from shared.configpulses import pulses_section
 
         out["pulses"] = pulses_section(pulses, board, caps)
+        pulses_section = None
         imp = pulses.get("imp_per_kwh")
     else:
         from shared.s0 import PULSE_DEFAULTS
 
         out["pulses"] = dict(PULSE_DEFAULTS, pins=caps["pins"])
+        PULSE_DEFAULTS = None
+    _done(release, "shared.configpulses shared.s0")
     if out["rtc"] is not None:
         from shared.configrtc import rtc_section
 
         out["rtc"] = rtc_section(out["rtc"], board, caps, out["pulses"])
+        rtc_section = None
+        _done(release, "shared.configrtc")
     if out["netting"] != {}:
         from shared.confignetting import netting_section
 
         out["netting"] = netting_section(out["netting"], NETTING_DEFAULTS, imp)
+        netting_section = None
+        _done(release, "shared.confignetting")
     else:
         out["netting"] = dict(NETTING_DEFAULTS)
         if imp is not None:
@@ -129,9 +142,17 @@ def resolve(cfg):
         regmap = build_map(meter)
     except ValueError as exc:  # regmap.ConfigError is a ValueError
         raise ConfigInvalid("meter: %s" % exc)
+    finally:
+        build_map = None
+        _done(release, "shared.mapconfig")
     out["polled"] = polled_names(regmap, out["phases"], out["netting"]["sources"])
     _poll_rules(out, regmap)
     return out, regmap
+
+
+def _done(release, names):
+    if release is not None:
+        release(names)
 
 
 def polled_names(regmap, phases, sources):

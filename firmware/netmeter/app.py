@@ -2,6 +2,8 @@
 import json
 from binascii import hexlify
 
+from micropython import const
+
 from netmeter import errlog as codes
 from netmeter.atomic import write_atomic
 from netmeter.errlog import ErrorLog
@@ -13,6 +15,11 @@ from netmeter.trace import FrameTrace
 from shared.port import ticks_diff, ticks_us
 from shared.record import BAD_READING, COMM_ERROR, PULSES_REJECTED
 from shared.regmap import RegisterMap, mwh_per_count
+
+# The frame trace's ring: a TRACE reply carries each frame byte as two hex digits in one
+# link frame (shared.frame.MAX_BODY, 1016 bytes), so it never shows more than 508 bytes of
+# frames; a bigger ring would keep bytes no reply sends.
+_TRACE_BYTES = const(512)
 
 
 class App:
@@ -55,7 +62,8 @@ class App:
         self.store = RecordStore(root + "/records", self.device_id, cfg["capacity"])
         self.checkpoint_ms = cfg["checkpoint_s"] * 1000
         self.last_checkpoint_ms = None
-        self.trace = FrameTrace(hw.rs485.baud)  # whole frames on the meter's line
+        # Whole frames on the meter's line, as many bytes as one TRACE reply can show.
+        self.trace = FrameTrace(hw.rs485.baud, nbytes=_TRACE_BYTES)
         # Boot-only code (netmeter.heap.APP_BOOT_MODULES, forgotten after boot): open the
         # store, repairing what a cut left, then carry on from the checkpoint.
         from netmeter.checkpoint import FILE, recover

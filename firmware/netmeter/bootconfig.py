@@ -37,6 +37,7 @@ def boot_settings(config_path=CONFIG_FILE):
 
     state is "ok", "last_good: <why config.json was not used>" or "safe: <why>"; in safe mode
     settings are the defaults of the board named where one could be read (regmap None)."""
+    from netmeter.heap import forget_modules
     from shared.config import ConfigInvalid, resolve
 
     why = []
@@ -46,7 +47,7 @@ def boot_settings(config_path=CONFIG_FILE):
         if cfg is not None and (path == config_path or cfg):
             seen.append(cfg)
             try:
-                made, regmap = resolve(cfg)
+                made, regmap = resolve(cfg, forget_modules)  # sections go once used
             except ConfigInvalid as exc:
                 problem = "%s: %s" % (path, exc)
             except Exception as exc:  # noqa: BLE001 - nothing a file holds may stop the boot
@@ -60,9 +61,9 @@ def boot_settings(config_path=CONFIG_FILE):
             why.append("no last good config")
     board = _salvage(seen, "board") or _platform_board()
     try:
-        made = resolve({"board": board} if board else {})[0]
+        made = resolve({"board": board} if board else {}, forget_modules)[0]
     except ConfigInvalid:
-        made = resolve({})[0]
+        made = resolve({}, forget_modules)[0]
     made["device_id"] = _salvage(seen, "device_id")
     return made, None, seen[0] if seen else {}, "safe: " + "; ".join(why)
 
@@ -93,21 +94,3 @@ def note_state(app, hw, state):
 
     print("netmeter: " + state)
     app.errlog.log(hw.clock.now_ms(), CONFIG_REJECTED, state)
-
-
-def keep_when_closed(app, config, good_path):
-    """Once the app has closed its first interval under config, copy it to good_path: the
-    config a later boot falls back to. Watches app.step until then, then steps aside."""
-    step = app.step
-    first = app.store.next_seq
-
-    def watched(now_ms):
-        busy = step(now_ms)
-        if app.store.next_seq != first:
-            del app.step  # back to the class's step: nothing more to watch
-            from netmeter.atomic import replace_file
-
-            replace_file(good_path, json.dumps(config).encode())
-        return busy
-
-    app.step = watched

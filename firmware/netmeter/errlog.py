@@ -23,7 +23,6 @@ DETAIL_MAX = const(95)  # room for a whole message: "seq 0: link does not follow
 # the board's clock before it was set (ms since boot, or the RTC's unconfirmed time).
 UTC = const(0x55)  # "U"
 BOOT = const(0x42)  # "B"
-_BASES = {UTC: "utc", BOOT: "boot"}
 
 # Codes: short ASCII strings, stored as they are.
 MB_ILLEGAL_FUNCTION = "mb01_bad_func"
@@ -159,5 +158,6 @@ class ErrorLog:
                 f.seek(slot * ENTRY_SIZE)
                 f.readinto(buf)
                 _, t_ms, repeats, base, code, detail = struct.unpack_from(_ENTRY, buf, 0)
-                out.append((t_ms, _text(code), _text(detail), repeats, _BASES.get(base, "?")))
+                base = "utc" if base == UTC else "boot" if base == BOOT else "?"
+                out.append((t_ms, _text(code), _text(detail), repeats, base))
         return out

@@ -269,6 +269,7 @@ def _check_strict_json(text):
         from netmeter import heap
 
         heap.forget_modules(heap.STRICT_JSON_MODULES)
+        heap.forget_modules(heap.HEAP_MODULES)
 
 
 class Counter:

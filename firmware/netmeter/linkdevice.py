@@ -1,8 +1,6 @@
 # The app's side of the host link: the LinkDevice (netmeter.link) over a running App.
 import json
 
-from netmeter import heap
-
 FIRMWARE_VERSION = "0.1.0"
 KEY_FILE = "link.key"  # hex, written by the installer (host link-key / mpremote fs cp)
 COUNTER_FILE = "link.counter"
@@ -145,12 +143,14 @@ def load_key(path):
 
 
 # Validating a config loads netmeter.heap.CONFIG_MODULES: a PUT_CONFIG is rare, so their
-# heap is given back at once.
+# heap is given back at once, and netmeter.heap's with it.
 def _validate(cfg):
+    from netmeter import heap
     from shared.config import validate
 
     try:
-        validate(cfg)
+        validate(cfg, heap.forget_modules)  # each section's code goes once it is used
     finally:
         validate = None
         heap.forget_modules(heap.CONFIG_MODULES)
+        heap.forget_modules(heap.HEAP_MODULES)

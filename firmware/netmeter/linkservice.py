@@ -3,7 +3,6 @@
 # Small on purpose: it is loaded at boot, the server (netmeter.link, netmeter.linkdevice) only
 # when a host first sends a frame, and dropped again (its modules too) after idle_ms without
 # a byte from the host, so a board that no host talks to runs on its base heap.
-from netmeter import heap
 from shared.port import ticks_diff
 from shared.port import ticks_ms as port_ticks_ms
 
@@ -64,7 +63,9 @@ class LinkService:
         """Give the server's heap back: the server, its buffers and its modules' code."""
         self.stats = self.server.stats
         self.server = None
-        heap.forget_modules(heap.LINK_SERVER_MODULES)
+        from netmeter.heap import LINK_SERVER_MODULES, forget_modules  # netmeter.heap among them
+
+        forget_modules(LINK_SERVER_MODULES)
 
 
 def make_link(app, hw, config, root=None, console=None):

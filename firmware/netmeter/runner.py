@@ -4,8 +4,8 @@
 # board boots a safe mode (netmeter.safemode: link up, no polling) that says why in
 # INFO/STATUS, so `host config push` can fix it.
 import gc
+import json
 
-from netmeter import heap
 from shared.port import sleep_ms
 
 CONFIG_FILE = "config.json"
@@ -19,7 +19,8 @@ def run_forever(app, hw, idle_ms=5):
 
 
 def main(config_path=CONFIG_FILE):
-    from netmeter.bootconfig import boot_settings, keep_when_closed, last_good_path, note_state
+    from netmeter import heap  # boot-only here: forgotten below, before the main loop
+    from netmeter.bootconfig import boot_settings, last_good_path, note_state
 
     settings, regmap, config, state = boot_settings(config_path)
     good_path = last_good_path(config_path)
@@ -46,8 +47,31 @@ def main(config_path=CONFIG_FILE):
     elif state == "ok":
         keep_when_closed(app, config, good_path)
     note_state(app, hw, state)
-    settings = boot_settings = keep_when_closed = last_good_path = note_state = None
+    settings = boot_settings = last_good_path = note_state = None
+    heap.forget_modules(heap.HEAP_MODULES)
+    heap = None
     run(app, hw, config)
+
+
+def keep_when_closed(app, config, good_path):
+    """Once the app has closed its first interval under config, copy it to good_path: the
+    config a later boot falls back to. Watches app.step until then, then steps aside.
+
+    Here rather than in netmeter.bootconfig: the watcher lives until that first close, and a
+    function of bootconfig's would keep the whole boot-only module in the heap with it."""
+    step = app.step
+    first = app.store.next_seq
+
+    def watched(now_ms):
+        busy = step(now_ms)
+        if app.store.next_seq != first:
+            del app.step  # back to the class's step: nothing more to watch
+            from netmeter.atomic import replace_file
+
+            replace_file(good_path, json.dumps(config).encode())
+        return busy
+
+    app.step = watched
 
 
 def start_app(hw, settings, regmap, state):
@@ -76,7 +100,9 @@ def run(app, hw, config):
         # watchdog is fed through the maintenance window (docs/maintenance.md).
         watchdog, periodic = hw.watchdog, getattr(hw, "periodic", None)
         app = hw = loop = None
-        heap.release_firmware()
+        from netmeter.heap import release_firmware
+
+        release_firmware()
         from netmeter.maintenance import enter
 
         enter(watchdog, periodic)

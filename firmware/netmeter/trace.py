@@ -9,11 +9,11 @@
 # than 3.5 characters per pass cannot see a pause inside a frame, so it never splits one;
 # it may join garbage to the reply right after it, as the master then reads it too.
 #
-# Memory: one bytearray ring preallocated at boot (1 KB: eight 8-byte requests with their
-# 53-byte replies take 488 B, and one TRACE reply on the link carries about 450 frame
-# bytes), entries laid end to end in it; the oldest entries give way to new bytes. An
-# entry holds at most one RTU ADU (256 bytes): a longer run (noise without a pause)
-# continues in the next entry.
+# Memory: one bytearray ring preallocated at boot (the app's: 512 B, what one TRACE reply
+# can show, netmeter.app), entries laid end to end in it, and their index in arrays of
+# 16-bit numbers; the oldest entries give way to new bytes. An entry holds at most one RTU
+# ADU (256 bytes): a longer run (noise without a pause) continues in the next entry.
+from array import array
 from binascii import hexlify
 
 from netmeter.rtu import silence_us, transmit_us
@@ -35,10 +35,10 @@ class FrameTrace:
         self.baud = baud
         self.silence_us = silence_us(baud)
         self.buf = bytearray(nbytes)
-        self.starts = [0] * frames  # each entry's offset in buf
-        self.lengths = [0] * frames
+        self.starts = array("H", bytes(2 * frames))  # each entry's offset in buf
+        self.lengths = array("H", bytes(2 * frames))
         self.times = [0] * frames
-        self.directions = [""] * frames
+        self.transmitted = bytearray(frames)  # 1: a tx entry, 0: rx
         self.oldest = 0  # slot of the oldest entry
         self.count = 0
         self.used = 0  # bytes held by the entries
@@ -82,7 +82,8 @@ class FrameTrace:
                 data = self.buf[start:end]
             else:
                 data = self.buf[start:] + self.buf[: end - size]
-            out.append((self.times[slot], self.directions[slot], hexlify(data).decode()))
+            direction = "tx" if self.transmitted[slot] else "rx"
+            out.append((self.times[slot], direction, hexlify(data).decode()))
         return out
 
     def _newest(self):
@@ -103,7 +104,7 @@ class FrameTrace:
         self.starts[slot] = start
         self.lengths[slot] = 0
         self.times[slot] = t_us
-        self.directions[slot] = direction
+        self.transmitted[slot] = direction != "rx"
         self._grow(data, offset, offset + n)
 
     def _grow(self, data, offset, end):

@@ -180,3 +180,37 @@ def test_s0_pins_are_checked_against_the_boards_capabilities():
 def test_a_refusal_is_one_short_line():
     message = str(raises(ConfigInvalid, validate, {"device_id": "x" * 200000}))
     assert len(message) < 200 and "\n" not in message, message
+
+
+def test_resolve_gives_each_section_back_before_the_next_one_loads():
+    # A board validating a PUT_CONFIG passes netmeter.heap.forget_modules: the validator's
+    # heap at most is its core and one section, never all of them at once.
+    import sys
+
+    from netmeter.heap import forget_modules
+
+    expected = settings(GOOD)
+    sections = "shared.configboards shared.configpulses shared.confignetting shared.mapconfig"
+    forget_modules(sections)  # as on a board: none loaded before the validation
+    watched = ["shared.config", "shared.configcheck"] + sections.split()
+    seen = []
+
+    def release(names):
+        seen.append((names, sorted([n for n in watched if n in sys.modules])))
+        forget_modules(names)
+
+    made, regmap = resolve(GOOD, release)
+    assert made == expected and regmap.name == "generic"
+    assert [names for names, _ in seen] == [
+        "shared.configboards",
+        "shared.configpulses shared.s0",
+        "shared.confignetting",
+        "shared.mapconfig",
+    ]
+    core = ["shared.config", "shared.configcheck"]
+    assert seen[1][1] == sorted(core + ["shared.configpulses"])
+    assert seen[2][1] == sorted(core + ["shared.confignetting"])
+    assert seen[3][1] == sorted(core + ["shared.mapconfig"])  # the largest, alone
+    for names, _ in seen:
+        for name in names.split():
+            assert name not in sys.modules, name
