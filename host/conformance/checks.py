@@ -92,29 +92,7 @@ def check(scenario, sim, records, frames, epoch0=None, n_intervals=None):
     check_sequence(records, n_intervals, scenario.interval_min, result.problems)
     worst = 0.0
     for r in records:
-        t0, t1 = meter_span(sim, r, frames, epoch0)
-        if t0 < 0 or t1 > sim.meter.now_ms:
-            result.problems.append(
-                "seq %d claims %d..%d ms of meter time, which the run never reached (a wrong "
-                "time base)" % (r.seq, t0, t1)
-            )
-            continue
-        row, e0, e1, truth = interval_row(scenario, sim, r, frames, epoch0)
-        result.intervals.append(row)
-        for name in row["flags"]:
-            result.flags_seen.setdefault(name, []).append(r.seq)
-        if scenario.quiet:
-            check_quiet(r, result.problems)
-            continue
-        if scenario.exact_records:
-            check_energy(scenario, r, truth, result.problems)  # flagged or not
-        if QUESTIONABLE & set(row["flags"]):
-            continue
-        worst = max(worst, check_energy(scenario, r, truth, result.problems))
-        if scenario.billing == "pulses":
-            check_interval_pulses(r, row, result.problems)
-        if scenario.check_reactive:
-            check_reactive(r, row, e0, e1, result.problems)
+        worst = max(worst, _check_record(scenario, sim, r, frames, epoch0, result))
     span = (
         meter_span(sim, records[0], frames, epoch0)[0],
         meter_span(sim, records[-1], frames, epoch0)[1],
@@ -130,6 +108,35 @@ def check(scenario, sim, records, frames, epoch0=None, n_intervals=None):
     result.worst_error_pct = round(worst, 4)
     result.passed = not result.problems
     return result
+
+
+def _check_record(scenario, sim, r, frames, epoch0, result):
+    """Check one record against the truth over its span, adding its report row and flags
+    to result; returns its energy error in percent (0.0 when not compared)."""
+    t0, t1 = meter_span(sim, r, frames, epoch0)
+    if t0 < 0 or t1 > sim.meter.now_ms:
+        result.problems.append(
+            "seq %d claims %d..%d ms of meter time, which the run never reached (a wrong "
+            "time base)" % (r.seq, t0, t1)
+        )
+        return 0.0
+    row, e0, e1, truth = interval_row(scenario, sim, r, frames, epoch0)
+    result.intervals.append(row)
+    for name in row["flags"]:
+        result.flags_seen.setdefault(name, []).append(r.seq)
+    if scenario.quiet:
+        check_quiet(r, result.problems)
+        return 0.0
+    if scenario.exact_records:
+        check_energy(scenario, r, truth, result.problems)  # flagged or not
+    if QUESTIONABLE & set(row["flags"]):
+        return 0.0
+    error = check_energy(scenario, r, truth, result.problems)
+    if scenario.billing == "pulses":
+        check_interval_pulses(r, row, result.problems)
+    if scenario.check_reactive:
+        check_reactive(r, row, e0, e1, result.problems)
+    return error
 
 
 def check_sequence(records, n_intervals, interval_min, problems):
