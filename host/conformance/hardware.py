@@ -70,7 +70,8 @@ def _differences(want, have, prefix=""):
     return out
 
 
-def run_on_device(
+# Cut up when the hardware-mode offset work lands (another change is rewriting it now).
+def run_on_device(  # noqa: PLR0915
     scenario, link, meter_port, map_name="generic", speed=1.0, say=None, feeder=None
 ):
     """Run one scenario against a real board: the simulated meter's Modbus server on the
