@@ -61,26 +61,48 @@ def register_mwh(server):
 
 def run(out_dir, log=sys.stderr):
     """Run the demo into out_dir; returns (hours, totals dict, facts dict). Progress on log."""
-    from host.deploy import deploy_with_key
-    from host.history import History
     from host.plot import plot
-    from host.sim.board import BoardError
-    from host.sim.meter import SimMeter
-    from host.sim.run import Simulation
-    from host.sim.site import HOUR_MS, SiteConfig
 
     def say(text):
         print("demo: %s" % text, file=log, flush=True)
 
     started = time.monotonic()
-    out = Path(out_dir)
+    db, png = _fresh_outputs(Path(out_dir))
+    hours = [Hour() for _ in range(HOURS)]
+    on_board = _simulate_and_sync(hours, db, say, log)
+    rows = _verified_rows(db, on_board)
+    day0 = _bin_by_hour(rows, hours)
+    plot(rows, png)
+    say("wrote %s (%d intervals)" % (png, len(rows)))
+    facts = {
+        "day": day0,
+        "records": len(rows),
+        "db": db,
+        "png": png,
+        "wall_s": time.monotonic() - started,
+    }
+    return hours, facts
+
+
+def _fresh_outputs(out):
+    """(history.db, day.png) in out, with any earlier run's files removed."""
     out.mkdir(parents=True, exist_ok=True)
     db = out / "history.db"
     png = out / "day.png"
     for old in (db, Path(str(db) + "-wal"), Path(str(db) + "-shm"), png):
         old.unlink(missing_ok=True)  # a fresh history: the demo's device starts at seq 0
+    return db, png
 
-    hours = [Hour() for _ in range(HOURS)]
+
+def _simulate_and_sync(hours, db, say, log):
+    """Deploy to the simulated board, run the day (filling each hour's true register
+    deltas), sync into db; returns how many records the board holds."""
+    from host.deploy import deploy_with_key
+    from host.sim.board import BoardError
+    from host.sim.meter import SimMeter
+    from host.sim.run import Simulation
+    from host.sim.site import SiteConfig
+
     with tempfile.TemporaryDirectory(prefix="netmeter-demo-") as tmp:
         keys = Path(tmp) / "keys"
         deployed = {}
@@ -99,26 +121,38 @@ def run(out_dir, log=sys.stderr):
                 sim.start(deployer=deployer)
             except BoardError as exc:
                 raise DemoError("the simulated board did not start: %s" % exc) from None
-            say(
-                "running %d simulated hours: %d s polls, %d-minute intervals, registers billed, "
-                "power and pulses cross-checking" % (HOURS, POLL_S, INTERVAL_MIN)
-            )
-            t_run = time.monotonic()
-            registers = [register_mwh(sim.server)]
-            for h in range(HOURS):
-                sim.run((h + 1) * HOUR_MS, POLL_S * 1000)
-                registers.append(register_mwh(sim.server))
-                if (h + 1) % 6 == 0:
-                    say("simulated %02d:00 (%.1f s)" % (h + 1, time.monotonic() - t_run))
-            for h in range(HOURS):
-                hours[h].true_plus = registers[h + 1][0] - registers[h][0]
-                hours[h].true_minus = registers[h + 1][1] - registers[h][1]
+            _run_day(sim, hours, say)
             on_board = len(sim.records())
-
             say("host sync --device %s --db %s" % (sim.board.device, db))
             synced(sim.board.device, db, deployed["key"], log)
         finally:
             sim.stop()
+    return on_board
+
+
+def _run_day(sim, hours, say):
+    """Run HOURS simulated hours, noting each hour's true register deltas in hours."""
+    from host.sim.site import HOUR_MS
+
+    say(
+        "running %d simulated hours: %d s polls, %d-minute intervals, registers billed, "
+        "power and pulses cross-checking" % (HOURS, POLL_S, INTERVAL_MIN)
+    )
+    t_run = time.monotonic()
+    registers = [register_mwh(sim.server)]
+    for h in range(HOURS):
+        sim.run((h + 1) * HOUR_MS, POLL_S * 1000)
+        registers.append(register_mwh(sim.server))
+        if (h + 1) % 6 == 0:
+            say("simulated %02d:00 (%.1f s)" % (h + 1, time.monotonic() - t_run))
+    for h in range(HOURS):
+        hours[h].true_plus = registers[h + 1][0] - registers[h][0]
+        hours[h].true_minus = registers[h + 1][1] - registers[h][1]
+
+
+def _verified_rows(db, on_board):
+    """The device's rows in db, after checking the history verifies and holds them all."""
+    from host.history import History
 
     with History(db, create=False) as history:
         rows = list(history.rows(DEVICE_ID))
@@ -127,6 +161,11 @@ def run(out_dir, log=sys.stderr):
         raise DemoError("history.db does not verify: %s" % problems[0])
     if len(rows) != on_board:
         raise DemoError("synced %d records, the board holds %d" % (len(rows), on_board))
+    return rows
+
+
+def _bin_by_hour(rows, hours):
+    """Add each row's energy, count and flags to its hour of the first day; returns the day."""
     day0 = None
     for row in rows:
         start = datetime.datetime.fromtimestamp(row["start_utc"], datetime.UTC)
@@ -139,16 +178,7 @@ def run(out_dir, log=sys.stderr):
         hours[h].records += 1
         for name in row["flag_names"]:
             hours[h].flags[name] = hours[h].flags.get(name, 0) + 1
-    plot(rows, png)
-    say("wrote %s (%d intervals)" % (png, len(rows)))
-    facts = {
-        "day": day0,
-        "records": len(rows),
-        "db": db,
-        "png": png,
-        "wall_s": time.monotonic() - started,
-    }
-    return hours, facts
+    return day0
 
 
 def synced(device, db, key_file, log):

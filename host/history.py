@@ -294,15 +294,7 @@ class History:
             columns["link"] = bytes(columns["link"] or b"")
             self._check_raw(seq, raw, columns, problems)
             if prev_seq is None:
-                if first_anchor is None:
-                    problems.append(
-                        "seq %d: no anchor for this chain (rows not from a sync)" % seq
-                    )
-                elif seq > first_anchor:
-                    problems.append(_gap(first_anchor, seq - 1))
-                elif seq < first_anchor:
-                    problems.append("seq %d: before the chain's anchor seq %d (inserted row)"
-                                    % (seq, first_anchor))  # fmt: skip
+                _check_first(seq, first_anchor, problems)
             elif seq != prev_seq + 1:
                 if seq not in anchors:
                     problems.append(_gap(prev_seq + 1, seq - 1))
@@ -316,17 +308,7 @@ class History:
                 )
             prev_seq, prev_link = seq, record_link(raw) if len(raw) == SIZE else None
         if head is not None:
-            if prev_seq is None:
-                problems.append("seq ..%d: every row is gone (deleted rows)" % head[0])
-            elif prev_seq < head[0]:
-                problems.append(_gap(prev_seq + 1, head[0]) + " at the end")
-            elif prev_seq > head[0]:
-                problems.append(
-                    "seq %d..%d: past the last synced seq %d (inserted rows)"
-                    % (head[0] + 1, prev_seq, head[0])
-                )
-            elif prev_link != head[1]:
-                problems.append("seq %d: link is not the one synced (edited row)" % prev_seq)
+            _check_head(head, prev_seq, prev_link, problems)
         return problems
 
     @staticmethod
@@ -351,6 +333,32 @@ class History:
                 )
                 break
         return rec
+
+
+def _check_first(seq, first_anchor, problems):
+    """The device's first row must be its chain's first anchor."""
+    if first_anchor is None:
+        problems.append("seq %d: no anchor for this chain (rows not from a sync)" % seq)
+    elif seq > first_anchor:
+        problems.append(_gap(first_anchor, seq - 1))
+    elif seq < first_anchor:
+        problems.append("seq %d: before the chain's anchor seq %d (inserted row)"
+                        % (seq, first_anchor))  # fmt: skip
+
+
+def _check_head(head, last_seq, last_link, problems):
+    """The device's last row must be the synced head (seq, link)."""
+    if last_seq is None:
+        problems.append("seq ..%d: every row is gone (deleted rows)" % head[0])
+    elif last_seq < head[0]:
+        problems.append(_gap(last_seq + 1, head[0]) + " at the end")
+    elif last_seq > head[0]:
+        problems.append(
+            "seq %d..%d: past the last synced seq %d (inserted rows)"
+            % (head[0] + 1, last_seq, head[0])
+        )
+    elif last_link != head[1]:
+        problems.append("seq %d: link is not the one synced (edited row)" % last_seq)
 
 
 def _gap(first, last):

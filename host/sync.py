@@ -77,86 +77,129 @@ def sync(
     if not device_id:
         raise SyncError("the device reports no device_id: push a config that sets one")
     result = SyncResult(device_id)
-    # A board that restarted without a clock holds its readings until the time is set
-    # (docs/timekeeping.md): every sync that can sign sets it then.
+    _set_clock(link, info, result, set_time, ack, key_loader)
+    head = history.head(device_id)
+    span = _span(device_id, info, head)
+    if span is None:
+        return _finish(link, history, result, ack)
+    breaks = ChainBreaks(history, device_id, accept_break)
+    _Pull(link, history, result, head is None, span, breaks, progress, ack).run()
+    breaks.note(result)
+    return _finish(link, history, result, ack)
+
+
+def _set_clock(link, info, result, set_time, ack, key_loader):
+    """Load the key a signed command needs, and set the clock when asked or when unset.
+
+    A board that restarted without a clock holds its readings until the time is set
+    (docs/timekeeping.md): every sync that can sign sets it then."""
     unset = info.get("clock_set") is False
     if link.key is None and key_loader is not None and (set_time or ack or unset):
-        link.key = key_loader(device_id)
+        link.key = key_loader(result.device_id)
     if set_time or (unset and link.key is not None):
         result.clock_step_ms = link.set_time()
         result.clock_was_unset = unset
-    first, next_seq = info.get("first_seq"), info.get("next_seq")
-    head = history.head(device_id)
-    if first is None or next_seq is None or next_seq <= first:
-        if head is not None and next_seq is not None and next_seq <= head[0]:
-            raise _wiped(device_id, next_seq, head[0])
-        return _finish(link, history, result, ack)
-    if head is not None and next_seq <= head[0]:
-        raise _wiped(device_id, next_seq, head[0])
 
+
+def _span(device_id, info, head):
+    """(from_seq, prev_link, next_seq) to pull, or None when the device holds nothing new.
+    Raises when the device's records end before the history's head (a wiped store)."""
+    first, next_seq = info.get("first_seq"), info.get("next_seq")
+    if head is not None and next_seq is not None and next_seq <= head[0]:
+        raise _wiped(device_id, next_seq, head[0])
+    if first is None or next_seq is None or next_seq <= first:
+        return None
     if head is None:
-        from_seq, prev_link = first, None
-    else:
-        from_seq, prev_link = head[0] + 1, head[1]
-    breaks = ChainBreaks(history, device_id, accept_break)
-    total = max(0, next_seq - from_seq)
-    done = 0
-    if progress:
-        progress(done, total)
-    while from_seq < next_seq:
-        pages = -(-(next_seq - from_seq) // MAX_PAGE)
-        starts = [from_seq + MAX_PAGE * i for i in range(min(PIPELINE, pages))]
-        replies = link.pull_pages(starts) if len(starts) > 1 else [link.pull(from_seq)]
-        ended = False
-        for start, (page_first, page_next, raws) in zip(starts, replies, strict=True):
-            if start != from_seq:
+        return first, None, next_seq
+    return head[0] + 1, head[1], next_seq
+
+
+class _Pull:
+    """One sync's walk over the device's pages: checks each record against the one before
+    it, stores each page (in chunks split at anchors) and reports progress."""
+
+    def __init__(self, link, history, result, new_history, span, breaks, progress, ack):
+        self.link, self.history, self.result = link, history, result
+        self.device_id = result.device_id
+        self.new_history = new_history
+        self.from_seq, self.prev_link, self.next_seq = span
+        self.breaks, self.progress, self.ack = breaks, progress, ack
+        self.total = max(0, self.next_seq - self.from_seq)
+        self.done = 0
+
+    def run(self):
+        if self.progress:
+            self.progress(self.done, self.total)
+        while self.from_seq < self.next_seq and self._round():
+            pass
+
+    def _round(self):
+        """Ask for up to PIPELINE pages at once; False when the device has no more."""
+        pages = -(-(self.next_seq - self.from_seq) // MAX_PAGE)
+        starts = [self.from_seq + MAX_PAGE * i for i in range(min(PIPELINE, pages))]
+        link = self.link
+        replies = link.pull_pages(starts) if len(starts) > 1 else [link.pull(self.from_seq)]
+        for start, reply in zip(starts, replies, strict=True):
+            if start != self.from_seq:
                 break  # an earlier page came back short or started later: ask again from here
-            next_seq = max(next_seq, page_next)
-            anchor = None
-            fresh = head is None and result.stored == 0
-            if page_first > from_seq:  # the device no longer holds from_seq..page_first-1
-                anchor = _anchor(device_id, page_first, from_seq, fresh)
-            elif prev_link is None:  # the first record of a new history
-                anchor = _anchor(device_id, from_seq, from_seq, fresh)
-            if anchor is not None:
-                from_seq, prev_link = anchor[0], anchor[1]
-            if not raws:
-                ended = True
-                break
-            chunks = [[anchor, []]]  # each chunk: its anchor and its records, stored in order
-            for raw in raws:
-                rec = _check(raw, from_seq)
-                if (
-                    breaks.skipping
-                    or prev_link is None
-                    or chain_link(prev_link, raw) != record_link(raw)
-                ):
-                    found = breaks.meet(from_seq, prev_link, raw)
-                    if found == SKIP:  # already in this history under the device's old id
-                        prev_link = record_link(raw)
-                        from_seq += 1
-                        continue
-                    if found == QUARANTINE:
-                        _store_chunks(history, device_id, chunks, result)
-                        breaks.quarantine_rest(link, from_seq, next_seq)
-                        _finish(link, history, result, ack)
-                        raise SyncError(breaks.message(result))
-                    if found is not None:  # a new anchor: proven, or accepted on trust
-                        if chunks[-1][1]:
-                            chunks.append([found, []])
-                        else:
-                            chunks[-1][0] = found
-                chunks[-1][1].append((rec, raw))
-                prev_link = record_link(raw)
-                from_seq += 1
-            n = _store_chunks(history, device_id, chunks, result)
-            done += n
-            if progress:
-                progress(done, max(total, done + next_seq - from_seq))
-        if ended:
-            break
-    breaks.note(result)
-    return _finish(link, history, result, ack)
+            if not self._page(*reply):
+                return False
+        return True
+
+    def _page(self, page_first, page_next, raws):
+        """Check and store one page; False when it was empty (the device has no more)."""
+        self.next_seq = max(self.next_seq, page_next)
+        anchor = self._page_anchor(page_first)
+        if anchor is not None:
+            self.from_seq, self.prev_link = anchor[0], anchor[1]
+        if not raws:
+            return False
+        chunks = [[anchor, []]]  # each chunk: its anchor and its records, stored in order
+        for raw in raws:
+            self._take(raw, chunks)
+        self.done += _store_chunks(self.history, self.device_id, chunks, self.result)
+        if self.progress:
+            self.progress(self.done, max(self.total, self.done + self.next_seq - self.from_seq))
+        return True
+
+    def _page_anchor(self, page_first):
+        fresh = self.new_history and self.result.stored == 0
+        if page_first > self.from_seq:  # the device no longer holds from_seq..page_first-1
+            return _anchor(self.device_id, page_first, self.from_seq, fresh)
+        if self.prev_link is None:  # the first record of a new history
+            return _anchor(self.device_id, self.from_seq, self.from_seq, fresh)
+        return None
+
+    def _take(self, raw, chunks):
+        """Check one record and add it to the last chunk (or skip it, or quarantine)."""
+        rec = _check(raw, self.from_seq)
+        prev_link = self.prev_link
+        if (
+            self.breaks.skipping
+            or prev_link is None
+            or chain_link(prev_link, raw) != record_link(raw)
+        ):
+            found = self.breaks.meet(self.from_seq, prev_link, raw)
+            if found == QUARANTINE:
+                self._quarantine(chunks)
+            if found == SKIP:  # already in this history under the device's old id
+                found, rec = None, None
+            elif found is not None:  # a new anchor: proven, or accepted on trust
+                if chunks[-1][1]:
+                    chunks.append([found, []])
+                else:
+                    chunks[-1][0] = found
+        if rec is not None:
+            chunks[-1][1].append((rec, raw))
+        self.prev_link = record_link(raw)
+        self.from_seq += 1
+
+    def _quarantine(self, chunks):
+        """Store what came before the break, quarantine the rest, and stop the sync."""
+        _store_chunks(self.history, self.device_id, chunks, self.result)
+        self.breaks.quarantine_rest(self.link, self.from_seq, self.next_seq)
+        _finish(self.link, self.history, self.result, self.ack)
+        raise SyncError(self.breaks.message(self.result))
 
 
 def _store_chunks(history, device_id, chunks, result):

@@ -105,26 +105,7 @@ def resolve(cfg, release=None):
         out["capacity"] = caps["capacity"]
     int_in("capacity", out["capacity"], SEGMENT_RECORDS, caps["capacity_max"])
     out["rs485"] = rs485_section(out["rs485"])
-    pulses = out["pulses"]
-    imp = None
-    if pulses != {}:
-        from shared.configpulses import pulses_section
-
-        out["pulses"] = pulses_section(pulses, board, caps)
-        pulses_section = None
-        imp = pulses.get("imp_per_kwh")
-    else:
-        from shared.s0 import PULSE_DEFAULTS
-
-        out["pulses"] = dict(PULSE_DEFAULTS, pins=caps["pins"])
-        PULSE_DEFAULTS = None
-    _done(release, "shared.configpulses shared.s0")
-    if out["rtc"] is not None:
-        from shared.configrtc import rtc_section
-
-        out["rtc"] = rtc_section(out["rtc"], board, caps, out["pulses"])
-        rtc_section = None
-        _done(release, "shared.configrtc")
+    imp = _pulses_and_rtc(out, board, caps, release)
     if out["netting"] != {}:
         from shared.confignetting import netting_section
 
@@ -148,6 +129,32 @@ def resolve(cfg, release=None):
     out["polled"] = polled_names(regmap, out["phases"], out["netting"]["sources"])
     _poll_rules(out, regmap)
     return out, regmap
+
+
+def _pulses_and_rtc(out, board, caps, release):
+    """The pulses section (and the rtc's, whose pins must not be the S0 inputs) checked
+    against the board's capabilities; returns the pulse constant the config gave, if any."""
+    pulses = out["pulses"]
+    imp = None
+    if pulses != {}:
+        from shared.configpulses import pulses_section
+
+        out["pulses"] = pulses_section(pulses, board, caps)
+        pulses_section = None
+        imp = pulses.get("imp_per_kwh")
+    else:
+        from shared.s0 import PULSE_DEFAULTS
+
+        out["pulses"] = dict(PULSE_DEFAULTS, pins=caps["pins"])
+        PULSE_DEFAULTS = None
+    _done(release, "shared.configpulses shared.s0")
+    if out["rtc"] is not None:
+        from shared.configrtc import rtc_section
+
+        out["rtc"] = rtc_section(out["rtc"], board, caps, out["pulses"])
+        rtc_section = None
+        _done(release, "shared.configrtc")
+    return imp
 
 
 def _done(release, names):

@@ -100,18 +100,24 @@ def check_pins(board, caps, pins, wiring):
             raise ConfigInvalid("%s: pulses.pins.%s uses it already" % (key, taken[pin]))
         taken[pin] = role
         if caps["counting"] == "pwm_b" and role != "direction":
-            gpio = FEATHER_RP2040_GPIO[pin]
-            if gpio % 2 == 0:
-                raise ConfigInvalid(
-                    "%s: countio on RP2040 needs a PWM channel-B pin (odd GPIO): use %s"
-                    % (key, ", ".join(pwm_b_pins(caps)))
-                )
-            slice_ = (gpio >> 1) & 7
-            for other, other_slice in used.items():
-                if other_slice == slice_:
-                    raise ConfigInvalid(
-                        "%s: PWM slice %d is already counting pulses.pins.%s; each S0 input "
-                        "needs a slice of its own" % (key, slice_, other)
-                    )
-            used[role] = slice_
+            used[role] = _pwm_slice(caps, key, pin, used)
     return out
+
+
+def _pwm_slice(caps, key, pin, used):
+    """The PWM slice countio counts pin on (RP2040: an odd GPIO, a slice no other S0 input
+    in used (role -> slice) counts on); ConfigInvalid otherwise."""
+    gpio = FEATHER_RP2040_GPIO[pin]
+    if gpio % 2 == 0:
+        raise ConfigInvalid(
+            "%s: countio on RP2040 needs a PWM channel-B pin (odd GPIO): use %s"
+            % (key, ", ".join(pwm_b_pins(caps)))
+        )
+    slice_ = (gpio >> 1) & 7
+    for other, other_slice in used.items():
+        if other_slice == slice_:
+            raise ConfigInvalid(
+                "%s: PWM slice %d is already counting pulses.pins.%s; each S0 input "
+                "needs a slice of its own" % (key, slice_, other)
+            )
+    return slice_

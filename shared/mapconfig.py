@@ -288,6 +288,15 @@ def _validated(opts, name):
             _choice(opts, key, DATA_TYPES, "data type")
     if "WORD_ORDER" in opts:
         _choice(opts, "WORD_ORDER", WORD_ORDERS, "word order")
+    _check_reads(opts)
+    _check_scales(opts)
+    if "MODEL_ADDRESS" in opts:
+        opts["MODEL_ADDRESS"] = parse_address(opts["MODEL_ADDRESS"], READ_HOLDING, "MODEL_ADDRESS")
+    return opts
+
+
+def _check_reads(opts):
+    """UNIT, MAX_READ, MAX_GAP and SITE_LIMIT_W in their ranges."""
     if "UNIT" in opts:
         _number(opts, "UNIT", 1, 247, integer=True)
     if "MAX_READ" in opts:
@@ -301,6 +310,10 @@ def _validated(opts, name):
         _number(opts, "MAX_GAP", 0, MAX_READ_REGISTERS, integer=True)
     if "SITE_LIMIT_W" in opts:
         _number(opts, "SITE_LIMIT_W", 1, 1e9)
+
+
+def _check_scales(opts):
+    """SCALE and POWER_SCALE (exact as a ratio) and the SunSpec default scale factors."""
     for key in ("SCALE", "POWER_SCALE"):
         if key in opts:
             _number(opts, key, 1e-9, 1e9)
@@ -311,9 +324,6 @@ def _validated(opts, name):
     for key in SUNSPEC_DEFAULT_SF:
         if key in opts:
             _number(opts, key, -10, 10, integer=True)
-    if "MODEL_ADDRESS" in opts:
-        opts["MODEL_ADDRESS"] = parse_address(opts["MODEL_ADDRESS"], READ_HOLDING, "MODEL_ADDRESS")
-    return opts
 
 
 def _check_quantity(q, regmap, opts):

@@ -113,20 +113,25 @@ class ExceptionReply(ModbusError):
         super().__init__("0x%02X %s (%s)" % (code, self.name, request.where()), request)
 
 
+def _register_limit(function):
+    """How many registers one request of function may move; ValueError for a function
+    this master does not send."""
+    if function in (READ_HOLDING, READ_INPUT):
+        return 125
+    if function == WRITE_SINGLE:
+        return 1
+    if function == WRITE_MULTIPLE:
+        return 123
+    raise ValueError("function %r: this master sends 03, 04, 06 and 16" % (function,))
+
+
 class Request:
     """One request frame and what its reply must look like."""
 
     def __init__(self, unit, function, address, count=1, values=None):
         if not 1 <= unit <= 247:
             raise ValueError("unit id %r: must be 1..247 (0 is broadcast, not supported)" % unit)
-        if function in (READ_HOLDING, READ_INPUT):
-            limit = 125
-        elif function == WRITE_SINGLE:
-            limit = 1
-        elif function == WRITE_MULTIPLE:
-            limit = 123
-        else:
-            raise ValueError("function %r: this master sends 03, 04, 06 and 16" % (function,))
+        limit = _register_limit(function)
         if values is not None:
             count = len(values)
             for v in values:
@@ -147,18 +152,22 @@ class Request:
         self.address = address
         self.count = count
         self.values = values
-        if function in (READ_HOLDING, READ_INPUT):
-            pdu = struct.pack(">BBHH", unit, function, address, count)
-            self.reply_length = 5 + 2 * count
-        elif function == WRITE_SINGLE:
-            pdu = struct.pack(">BBHH", unit, function, address, values[0])
-            self.reply_length = 8
-        else:
-            pdu = struct.pack(">BBHHB", unit, function, address, count, 2 * count)
-            pdu += struct.pack(">%dH" % count, *values)
-            self.reply_length = 8
+        pdu = self._pdu()
         crc = crc16_modbus(pdu)
         self.frame = pdu + bytes((crc & 0xFF, crc >> 8))
+
+    def _pdu(self):
+        """The frame without its CRC; sets reply_length, the bytes its reply must have."""
+        function = self.function
+        count = self.count
+        if function in (READ_HOLDING, READ_INPUT):
+            self.reply_length = 5 + 2 * count
+            return struct.pack(">BBHH", self.unit, function, self.address, count)
+        self.reply_length = 8
+        if function == WRITE_SINGLE:
+            return struct.pack(">BBHH", self.unit, function, self.address, self.values[0])
+        pdu = struct.pack(">BBHHB", self.unit, function, self.address, count, 2 * count)
+        return pdu + struct.pack(">%dH" % count, *self.values)
 
     def where(self):
         text = "register %d on unit %d" % (register_label(self.function, self.address), self.unit)

@@ -142,6 +142,39 @@ class ReadLog:
         return getattr(self._meter, name)
 
 
+def _check_record(scenario, sim, r, frames, epoch0, result, boundary):
+    """One record against the meter's truth over its own span: its row in result, problems
+    added; returns its energy error in % (0 where it is not compared)."""
+    t0, t1 = meter_span(sim, r, frames, epoch0)
+    if t0 < 0 or t1 > sim.meter.now_ms:
+        result.problems.append(
+            "seq %d claims %d..%d ms of meter time, which the run never reached (a wrong "
+            "time base)" % (r.seq, t0, t1)
+        )
+        return 0.0
+    row, e0, e1, truth = interval_row(scenario, sim, r, frames, epoch0)
+    result.intervals.append(row)
+    for name in row["flags"]:
+        result.flags_seen.setdefault(name, []).append(r.seq)
+    if scenario.quiet:
+        check_quiet(r, result.problems)
+        return 0.0
+    if scenario.exact_records:
+        check_energy(scenario, r, truth, result.problems)  # flagged or not
+    if QUESTIONABLE & set(row["flags"]):
+        return 0.0
+    slack = boundary(row["t0_ms"]) + boundary(row["t1_ms"]) if boundary else 0
+    if slack:
+        row["slack_mwh"] = round(slack, 1)
+    error = check_energy(scenario, r, truth, result.problems, slack)
+    if scenario.billing == "pulses":
+        mwh_per_pulse = 1_000_000 / scenario.imp_per_kwh
+        check_interval_pulses(r, row, result.problems, int(-(-slack // mwh_per_pulse)))
+    if scenario.check_reactive:
+        check_reactive(r, row, e0, e1, result.problems)
+    return error
+
+
 def check(scenario, sim, records, frames, epoch0=None, n_intervals=None, boundary=None):
     """Compare the records with the truth; fill a Result. sim needs .meter, .pulse_meter
     and .metered_at; epoch0 is the device time (Unix ms) of meter time 0. boundary(t), if
@@ -160,33 +193,7 @@ def check(scenario, sim, records, frames, epoch0=None, n_intervals=None, boundar
     check_sequence(records, n_intervals, scenario.interval_min, result.problems)
     worst = 0.0
     for r in records:
-        t0, t1 = meter_span(sim, r, frames, epoch0)
-        if t0 < 0 or t1 > sim.meter.now_ms:
-            result.problems.append(
-                "seq %d claims %d..%d ms of meter time, which the run never reached (a wrong "
-                "time base)" % (r.seq, t0, t1)
-            )
-            continue
-        row, e0, e1, truth = interval_row(scenario, sim, r, frames, epoch0)
-        result.intervals.append(row)
-        for name in row["flags"]:
-            result.flags_seen.setdefault(name, []).append(r.seq)
-        if scenario.quiet:
-            check_quiet(r, result.problems)
-            continue
-        if scenario.exact_records:
-            check_energy(scenario, r, truth, result.problems)  # flagged or not
-        if QUESTIONABLE & set(row["flags"]):
-            continue
-        slack = boundary(row["t0_ms"]) + boundary(row["t1_ms"]) if boundary else 0
-        if slack:
-            row["slack_mwh"] = round(slack, 1)
-        worst = max(worst, check_energy(scenario, r, truth, result.problems, slack))
-        if scenario.billing == "pulses":
-            mwh_per_pulse = 1_000_000 / scenario.imp_per_kwh
-            check_interval_pulses(r, row, result.problems, int(-(-slack // mwh_per_pulse)))
-        if scenario.check_reactive:
-            check_reactive(r, row, e0, e1, result.problems)
+        worst = max(worst, _check_record(scenario, sim, r, frames, epoch0, result, boundary))
     span = (
         meter_span(sim, records[0], frames, epoch0)[0],
         meter_span(sim, records[-1], frames, epoch0)[1],

@@ -96,7 +96,9 @@ def run_on_device(scenario, link, meter_port, map_name="generic", say=None, feed
     return check_device_run(scenario, run)
 
 
-def run_device(scenario, link, meter_port, map_name="generic", say=None, feeder=None,
+# One sequence of steps against a real board (measure, align, run, measure again, pull),
+# each needing the last's state: cut into a class of steps when hardware mode is next touched.
+def run_device(scenario, link, meter_port, map_name="generic", say=None, feeder=None,  # noqa: PLR0915
                clock=None):  # fmt: skip
     """Run one scenario against a real board: the simulated meter's Modbus server on the
     serial port meter_port (a USB RS-485 adapter wired to the board's transceiver) follows

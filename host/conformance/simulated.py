@@ -87,51 +87,23 @@ def run_scenario(scenario, directory, deploy_with_mpremote=False, realtime=None)
     realtime=speed: the meter follows the wall clock (speed 1.0 is real time), the board is
     run up to wherever the meter is, and the records come back over the link (PULL), as
     they do from a real board."""
-    directory = Path(directory)
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    config = scenario.config()
-    if not deploy_with_mpremote:
-        fw = staged_firmware()
-        shutil.copytree(fw / "lib", directory / "lib")
-        shutil.copy(fw / "main.py", directory / "main.py")
-        (directory / "config.json").write_text(json.dumps(dict(config, board="unix_sim")))
+    config = _lay_out(scenario, Path(directory), deploy_with_mpremote)
     meter = build_meter(scenario)
     # On the wall clock the meter answers a poll a little after the board stamped it: the
     # meter notes when (ReadLog), and each boundary is allowed that (BoundaryAllowance).
     log = ReadLog(meter) if realtime else meter
-    sim = ScenarioSim(directory, config, log, start_ms=scenario.start_ms)
+    sim = ScenarioSim(Path(directory), config, log, start_ms=scenario.start_ms)
     if scenario.separate_pulse_meter:
         sim.pulse_meter = build_meter(scenario)
     if any(f[1] in ("set_time", "time_known") for f in scenario.faults):
         sim.link_key = os.urandom(32)  # installed as `host deploy` does: link.key, hex
-        (directory / "link.key").write_text(sim.link_key.hex() + "\n")
+        (Path(directory) / "link.key").write_text(sim.link_key.hex() + "\n")
     started = time.monotonic()
     frames = []  # (first seq, ms to subtract from device time): clock steps
-    outages = []
     sim.start(deploy_firmware=deploy_with_mpremote)
     sim.metered_at[sim.now_ms] = meter.metered()
     try:
-        faults = sorted(scenario.faults, key=lambda f: f[0])
-        step = scenario.poll_s * 1000
-        if realtime:
-            meter.follow_wall_clock(realtime)
-        while sim.now_ms < scenario.end_ms:
-            while faults and faults[0][0] <= sim.now_ms:
-                apply_fault(sim, faults.pop(0), frames, outages)
-            if realtime:
-                time.sleep(0.05)
-                target = meter.sync()
-                if target > sim.now_ms:
-                    sim.step_to(target)
-            else:
-                sim.step_to(min(sim.now_ms + step, scenario.end_ms))
-        if realtime:
-            with Link.open(sim.board.device, timeout=5.0) as link:
-                records = [decode(raw) for raw in link.pull_all(0)]
-        else:
-            records = sim.records()
+        records = _drive(scenario, sim, meter, realtime, frames)
         unused = sim.server.faults.active()  # counted reply faults the meter never sent
     finally:
         sim.stop()
@@ -143,6 +115,45 @@ def run_scenario(scenario, directory, deploy_with_mpremote=False, realtime=None)
     result.wall_s = time.monotonic() - started
     result.simulated_s = (scenario.end_ms - scenario.start_ms) / 1000
     return result
+
+
+def _lay_out(scenario, directory, deploy_with_mpremote):
+    """A fresh board directory with the staged firmware and the scenario's config (unless
+    mpremote deploys it); returns the config."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    config = scenario.config()
+    if not deploy_with_mpremote:
+        fw = staged_firmware()
+        shutil.copytree(fw / "lib", directory / "lib")
+        shutil.copy(fw / "main.py", directory / "main.py")
+        (directory / "config.json").write_text(json.dumps(dict(config, board="unix_sim")))
+    return config
+
+
+def _drive(scenario, sim, meter, realtime, frames):
+    """Run the scenario's span with its faults at their times; the board's records, read
+    from its flash (lockstep) or pulled over the link (real time)."""
+    faults = sorted(scenario.faults, key=lambda f: f[0])
+    outages = []
+    step = scenario.poll_s * 1000
+    if realtime:
+        meter.follow_wall_clock(realtime)
+    while sim.now_ms < scenario.end_ms:
+        while faults and faults[0][0] <= sim.now_ms:
+            apply_fault(sim, faults.pop(0), frames, outages)
+        if realtime:
+            time.sleep(0.05)
+            target = meter.sync()
+            if target > sim.now_ms:
+                sim.step_to(target)
+        else:
+            sim.step_to(min(sim.now_ms + step, scenario.end_ms))
+    if realtime:
+        with Link.open(sim.board.device, timeout=5.0) as link:
+            return [decode(raw) for raw in link.pull_all(0)]
+    return sim.records()
 
 
 def apply_fault(sim, fault, frames, outages):

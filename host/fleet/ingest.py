@@ -183,111 +183,17 @@ class Ingest:
             counts.rejected = len(rejected)
         if not pages:
             return
-        # Per device: {seq: [raw, anchor_reason, from_quarantine]}
-        candidates = {}
         conflicts = []  # (device_id, seq, raw, anchor_reason, reason)
-        for page in pages:
-            dev = candidates.setdefault(page.device_id, {})
-            for raw in page.raws:
-                seq = _SEQ_FIELD.unpack_from(raw, 4)[0]
-                reason = page.anchor[1] if page.anchor and page.anchor[0] == seq else None
-                _offer(dev, page.device_id, seq, raw, reason, False, conflicts)
+        candidates = _candidates(pages, conflicts)
         devices = sorted(candidates)
-        cur.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(d, 0)) FROM unnest(%s::text[]) AS d",
-            (devices,),
-        )
-        cur.execute(
-            "SELECT device_id, seq, raw, anchor_reason FROM quarantine WHERE device_id = ANY(%s)",
-            (devices,),
-        )
-        held_before = set()
-        for device_id, seq, raw, reason in cur.fetchall():
-            held_before.add((device_id, seq, bytes(raw)))
-            _offer(candidates[device_id], device_id, seq, bytes(raw), reason, True, conflicts)
-        # What is stored just before each run of consecutive seqs, and at its start.
-        keys_d, keys_s = [], []
-        for device_id, dev in candidates.items():
-            for seq in dev:
-                if seq - 1 not in dev:
-                    keys_d += (device_id, device_id)
-                    keys_s += (seq - 1, seq)
-        cur.execute(
-            "SELECT r.device_id, r.seq, r.raw FROM unnest(%s::text[], %s::bigint[]) AS k(d, s) "
-            "JOIN readings r ON r.device_id = k.d AND r.seq = k.s",
-            (keys_d, keys_s),
-        )
-        stored = {(d, s): bytes(raw) for d, s, raw in cur.fetchall()}
-
+        held_before = _lock_and_add_quarantined(cur, devices, candidates, conflicts)
+        stored = _stored_before_runs(cur, candidates)
         accepted, anchors, waiting, released = [], [], [], []
         for device_id in devices:
-            dev = candidates[device_id]
-            prev_seq = prev_link = None
-            held = (None, None)  # the last seq held back and why: its successors wait too
-            for seq in sorted(dev):
-                raw, anchor_reason, from_quarantine = dev[seq]
-                if prev_seq == seq - 1 and prev_link is not None:
-                    before = prev_link
-                elif seq == 0:
-                    before = genesis_link(device_id)
-                elif (device_id, seq - 1) in stored:
-                    before = record_link(stored[(device_id, seq - 1)])
-                else:
-                    before = None
-                ok = False
-                if before is not None:
-                    ok = chain_link(before, raw) == record_link(raw)
-                    why = "its link does not follow seq %d (altered, inserted or forked)" % (
-                        seq - 1
-                    )
-                elif stored.get((device_id, seq)) == raw:
-                    ok = True  # already stored: a duplicate, whatever came before it
-                elif anchor_reason is not None:
-                    ok = True
-                    anchors.append((device_id, seq, anchor_reason))
-                elif held[0] == seq - 1 and held[1].startswith("waiting"):
-                    why = held[1]
-                else:
-                    why = "waiting for seq %d of %s" % (seq - 1, device_id)
-                if ok:
-                    accepted.append(stage_row(device_id, raw))
-                    if from_quarantine:
-                        released.append((device_id, seq, raw))
-                    prev_seq, prev_link = seq, record_link(raw)
-                else:
-                    waiting.append((device_id, seq, raw, anchor_reason, why))
-                    prev_seq = prev_link = None
-                    held = (seq, why)
-        inserted = 0
-        if accepted:
-            with cur.copy("COPY staging FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types([t for _, t in _STAGE_COLUMNS])
-                for row in accepted:
-                    copy.write_row(row)
-            cur.execute(_FROM_STAGING)
-            inserted = cur.rowcount
-            cur.execute("TRUNCATE staging")
-        counts.stored = inserted
-        if inserted < len(accepted):
-            # Some were there already: the same record (a duplicate) or another one.
-            cur.execute(
-                "SELECT r.device_id, r.seq, r.raw FROM unnest(%s::text[], %s::bigint[]) "
-                "AS k(d, s) JOIN readings r ON r.device_id = k.d AND r.seq = k.s",
-                ([r[0] for r in accepted], [r[1] for r in accepted]),
+            _judge_device(
+                device_id, candidates[device_id], stored, accepted, anchors, waiting, released
             )
-            there = {(d, s): bytes(raw) for d, s, raw in cur.fetchall()}
-            same = 0
-            for row in accepted:
-                device_id, seq, raw = row[0], row[1], row[-1]
-                if there.get((device_id, seq)) == raw:
-                    same += 1
-                elif (device_id, seq) in there:
-                    why = "a different record with seq %d is stored" % seq
-                    waiting.append((device_id, seq, raw, None, why))
-                else:
-                    why = "another record is stored for its interval start"
-                    waiting.append((device_id, seq, raw, None, why))
-            counts.duplicates = same - inserted
+        waiting += _insert_accepted(cur, accepted, counts)
         if anchors:
             cur.executemany(
                 "INSERT INTO anchors (device_id, seq, reason) VALUES (%s, %s, %s) "
@@ -300,22 +206,162 @@ class Ingest:
             )
             counts.released = len(released)
         waiting += conflicts
-        if defer:
-            later = [
-                w
-                for w in waiting
-                if w[4].startswith("waiting for") and (w[0], w[1], w[2]) not in held_before
-            ]
-            counts.deferred = {(w[0], w[1]) for w in later}
-            waiting = [w for w in waiting if (w[0], w[1]) not in counts.deferred]
-        if waiting:
-            cur.executemany(
-                "INSERT INTO quarantine (device_id, seq, raw, anchor_reason, reason) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (device_id, seq, raw) "
-                "DO UPDATE SET reason = excluded.reason, checked_at = now()",
-                waiting,
-            )
-        counts.quarantined = sum(1 for w in waiting if (w[0], w[1], w[2]) not in held_before)
+        _quarantine(cur, waiting, held_before, counts, defer)
+
+
+def _candidates(pages, conflicts):
+    """Per device: {seq: [raw, anchor_reason, from_quarantine]} of the pages' records."""
+    candidates = {}
+    for page in pages:
+        dev = candidates.setdefault(page.device_id, {})
+        for raw in page.raws:
+            seq = _SEQ_FIELD.unpack_from(raw, 4)[0]
+            reason = page.anchor[1] if page.anchor and page.anchor[0] == seq else None
+            _offer(dev, page.device_id, seq, raw, reason, False, conflicts)
+    return candidates
+
+
+def _lock_and_add_quarantined(cur, devices, candidates, conflicts):
+    """Lock the devices for this transaction and offer their quarantined records again;
+    returns those records as (device_id, seq, raw)."""
+    cur.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(d, 0)) FROM unnest(%s::text[]) AS d",
+        (devices,),
+    )
+    cur.execute(
+        "SELECT device_id, seq, raw, anchor_reason FROM quarantine WHERE device_id = ANY(%s)",
+        (devices,),
+    )
+    held_before = set()
+    for device_id, seq, raw, reason in cur.fetchall():
+        held_before.add((device_id, seq, bytes(raw)))
+        _offer(candidates[device_id], device_id, seq, bytes(raw), reason, True, conflicts)
+    return held_before
+
+
+def _stored_before_runs(cur, candidates):
+    """{(device_id, seq): raw} stored just before each run of consecutive seqs, and at its
+    start."""
+    keys_d, keys_s = [], []
+    for device_id, dev in candidates.items():
+        for seq in dev:
+            if seq - 1 not in dev:
+                keys_d += (device_id, device_id)
+                keys_s += (seq - 1, seq)
+    cur.execute(
+        "SELECT r.device_id, r.seq, r.raw FROM unnest(%s::text[], %s::bigint[]) AS k(d, s) "
+        "JOIN readings r ON r.device_id = k.d AND r.seq = k.s",
+        (keys_d, keys_s),
+    )
+    return {(d, s): bytes(raw) for d, s, raw in cur.fetchall()}
+
+
+def _judge_device(device_id, dev, stored, accepted, anchors, waiting, released):
+    """Walk one device's candidates in seq order: accept those that follow the chain (or
+    are anchored, or already stored), hold back the rest with the reason."""
+    prev_seq = prev_link = None
+    held = (None, None)  # the last seq held back and why: its successors wait too
+    for seq in sorted(dev):
+        raw, anchor_reason, from_quarantine = dev[seq]
+        if prev_seq == seq - 1 and prev_link is not None:
+            before = prev_link
+        else:
+            before = _link_before(device_id, seq, stored)
+        why = _why_held(device_id, seq, raw, before, anchor_reason, stored, held)
+        if why is None:
+            if before is None and stored.get((device_id, seq)) != raw:
+                anchors.append((device_id, seq, anchor_reason))
+            accepted.append(stage_row(device_id, raw))
+            if from_quarantine:
+                released.append((device_id, seq, raw))
+            prev_seq, prev_link = seq, record_link(raw)
+        else:
+            waiting.append((device_id, seq, raw, anchor_reason, why))
+            prev_seq = prev_link = None
+            held = (seq, why)
+
+
+def _link_before(device_id, seq, stored):
+    """The link record seq must follow, when known without this batch: genesis or stored."""
+    if seq == 0:
+        return genesis_link(device_id)
+    if (device_id, seq - 1) in stored:
+        return record_link(stored[(device_id, seq - 1)])
+    return None
+
+
+def _why_held(device_id, seq, raw, before, anchor_reason, stored, held):
+    """None when the record is accepted, else why it is held back."""
+    if before is not None:
+        if chain_link(before, raw) == record_link(raw):
+            return None
+        return "its link does not follow seq %d (altered, inserted or forked)" % (seq - 1)
+    if stored.get((device_id, seq)) == raw:
+        return None  # already stored: a duplicate, whatever came before it
+    if anchor_reason is not None:
+        return None  # an anchor: taken with its reason
+    if held[0] == seq - 1 and held[1].startswith("waiting"):
+        return held[1]
+    return "waiting for seq %d of %s" % (seq - 1, device_id)
+
+
+def _insert_accepted(cur, accepted, counts):
+    """Insert the accepted rows through staging; returns the ones that met a different
+    stored record (to quarantine) and counts the stored and duplicate ones."""
+    inserted = 0
+    if accepted:
+        with cur.copy("COPY staging FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([t for _, t in _STAGE_COLUMNS])
+            for row in accepted:
+                copy.write_row(row)
+        cur.execute(_FROM_STAGING)
+        inserted = cur.rowcount
+        cur.execute("TRUNCATE staging")
+    counts.stored = inserted
+    if inserted >= len(accepted):
+        return []
+    # Some were there already: the same record (a duplicate) or another one.
+    cur.execute(
+        "SELECT r.device_id, r.seq, r.raw FROM unnest(%s::text[], %s::bigint[]) "
+        "AS k(d, s) JOIN readings r ON r.device_id = k.d AND r.seq = k.s",
+        ([r[0] for r in accepted], [r[1] for r in accepted]),
+    )
+    there = {(d, s): bytes(raw) for d, s, raw in cur.fetchall()}
+    same = 0
+    clashes = []
+    for row in accepted:
+        device_id, seq, raw = row[0], row[1], row[-1]
+        if there.get((device_id, seq)) == raw:
+            same += 1
+        elif (device_id, seq) in there:
+            why = "a different record with seq %d is stored" % seq
+            clashes.append((device_id, seq, raw, None, why))
+        else:
+            why = "another record is stored for its interval start"
+            clashes.append((device_id, seq, raw, None, why))
+    counts.duplicates = same - inserted
+    return clashes
+
+
+def _quarantine(cur, waiting, held_before, counts, defer):
+    """Quarantine what waits (with defer, leave those waiting for a predecessor that were
+    not held before unacknowledged, in counts.deferred) and count the newly held."""
+    if defer:
+        later = [
+            w
+            for w in waiting
+            if w[4].startswith("waiting for") and (w[0], w[1], w[2]) not in held_before
+        ]
+        counts.deferred = {(w[0], w[1]) for w in later}
+        waiting = [w for w in waiting if (w[0], w[1]) not in counts.deferred]
+    if waiting:
+        cur.executemany(
+            "INSERT INTO quarantine (device_id, seq, raw, anchor_reason, reason) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (device_id, seq, raw) "
+            "DO UPDATE SET reason = excluded.reason, checked_at = now()",
+            waiting,
+        )
+    counts.quarantined = sum(1 for w in waiting if (w[0], w[1], w[2]) not in held_before)
 
 
 def _offer(dev, device_id, seq, raw, anchor_reason, from_quarantine, conflicts):

@@ -262,35 +262,45 @@ class SimMeter:
             if self.summation == VECTOR and self.phases > 1:
                 ps = [[sum(v) for v in zip(*ps, strict=True)]]
                 qs = [[sum(v) for v in zip(*qs, strict=True)]]
-            n = i1 - i0
-            imp_rates, exp_rates = [0] * n, [0] * n
-            q1 = q2 = q3 = q4 = 0
-            for phase_p, phase_q in zip(ps, qs, strict=True):
-                for k, (pv, qv) in enumerate(zip(phase_p, phase_q, strict=True)):
-                    if pv >= 0:
-                        imp_rates[k] += pv
-                        if qv >= 0:
-                            q1 += qv
-                        else:
-                            q4 -= qv
-                    else:
-                        exp_rates[k] -= pv
-                        if qv >= 0:
-                            q2 += qv
-                        else:
-                            q3 -= qv
-            for slot, value in ((2, q1), (3, q2), (4, q3), (5, q4)):
+            imp_rates, exp_rates, quadrants = _split_by_quadrant(ps, qs, i1 - i0)
+            for slot, value in zip((2, 3, 4, 5), quadrants, strict=True):
                 counters[slot] += value * dt
             for slot, rates, channel in ((0, imp_rates, imp_channel), (1, exp_rates, exp_channel)):
-                energy = counters[slot]
+                counters[slot] = _integrate_pulses(counters[slot], rates, channel, start, dt)
+
+
+def _split_by_quadrant(ps, qs, n):
+    """Per-tick import and export rates summed over phases, and the reactive totals of
+    quadrants Q1..Q4 (Q1/Q4 while importing, Q2/Q3 while exporting)."""
+    imp_rates, exp_rates = [0] * n, [0] * n
+    q1 = q2 = q3 = q4 = 0
+    for phase_p, phase_q in zip(ps, qs, strict=True):
+        for k, (pv, qv) in enumerate(zip(phase_p, phase_q, strict=True)):
+            if pv >= 0:
+                imp_rates[k] += pv
+                if qv >= 0:
+                    q1 += qv
+                else:
+                    q4 -= qv
+            else:
+                exp_rates[k] -= pv
+                if qv >= 0:
+                    q2 += qv
+                else:
+                    q3 -= qv
+    return imp_rates, exp_rates, (q1, q2, q3, q4)
+
+
+def _integrate_pulses(energy, rates, channel, t, dt):
+    """Add each tick's rate * dt to energy, feeding channel a pulse as each one is owed;
+    returns the energy."""
+    next_pulse = (channel.pulses + 1) * channel.energy_per_pulse
+    for rate in rates:
+        if rate:
+            before = energy
+            energy += rate * dt
+            if energy >= next_pulse:
+                channel.feed(t, rate, before, energy)
                 next_pulse = (channel.pulses + 1) * channel.energy_per_pulse
-                t = start
-                for rate in rates:
-                    if rate:
-                        before = energy
-                        energy += rate * dt
-                        if energy >= next_pulse:
-                            channel.feed(t, rate, before, energy)
-                            next_pulse = (channel.pulses + 1) * channel.energy_per_pulse
-                    t += dt
-                counters[slot] = energy
+        t += dt
+    return energy

@@ -99,14 +99,7 @@ def random_config(rng):
         cfg["board"] = "unix_sim"
     elif dirty:
         cfg["board"] = "toaster"
-    meter = {"MAP": _pick(rng, ("generic", "sdm630", "sunspec203"))}
-    if rng.chance(30):
-        meter["MAX_READ"] = _pick(rng, (2, 4, 10, 125) + ((0, 126) if dirty else ()))
-    if rng.chance(20):
-        meter["MAX_GAP"] = _pick(rng, (0, 5, 125))
-    if dirty and rng.chance(5):
-        meter["MAP"] = "nosuchmeter"
-    cfg["meter"] = meter
+    cfg["meter"] = _random_meter(rng, dirty)
     netting = _section(rng, NETTING_VALID, NETTING_INVALID, dirty)
     if rng.chance(70):
         netting["sources"] = list(_pick(rng, SOURCES))
@@ -115,7 +108,30 @@ def random_config(rng):
         among = netting.get("sources", ["registers", "power"])
         netting["billing"] = _pick(rng, among if rng.chance(75) else SOURCES[4])
     pulses = _section(rng, PULSES_VALID, PULSES_INVALID, dirty)
-    # The pulse constant: said once, twice alike, twice apart, or as Wh per pulse.
+    _pulse_constant(rng, pulses, netting)
+    if netting:
+        cfg["netting"] = netting
+    if pulses:
+        cfg["pulses"] = pulses
+    rs485 = _section(rng, RS485_VALID, RS485_INVALID, dirty)
+    if rs485:
+        cfg["rs485"] = rs485
+    return cfg
+
+
+def _random_meter(rng, dirty):
+    meter = {"MAP": _pick(rng, ("generic", "sdm630", "sunspec203"))}
+    if rng.chance(30):
+        meter["MAX_READ"] = _pick(rng, (2, 4, 10, 125) + ((0, 126) if dirty else ()))
+    if rng.chance(20):
+        meter["MAX_GAP"] = _pick(rng, (0, 5, 125))
+    if dirty and rng.chance(5):
+        meter["MAP"] = "nosuchmeter"
+    return meter
+
+
+def _pulse_constant(rng, pulses, netting):
+    """The pulse constant: said once, twice alike, twice apart, or as Wh per pulse."""
     how = rng.below(6)
     if how == 1:
         pulses["imp_per_kwh"] = 500
@@ -127,14 +143,6 @@ def random_config(rng):
         netting["pulse_wh_per_pulse"] = _pick(rng, (2.5, 0.3125, 1, 0.00001, 0))
     elif how == 5:
         netting["pulse_imp_per_kwh"] = _pick(rng, (1000, 1600, 1000.0, 0))
-    if netting:
-        cfg["netting"] = netting
-    if pulses:
-        cfg["pulses"] = pulses
-    rs485 = _section(rng, RS485_VALID, RS485_INVALID, dirty)
-    if rs485:
-        cfg["rs485"] = rs485
-    return cfg
 
 
 class AnsweringMeter:
