@@ -25,6 +25,17 @@ MARK = "@@netmeter-test "
 MICROPYPATH = ":".join([".frozen", str(ROOT / "firmware"), str(ROOT), str(DUAL)])
 
 
+def run_host(capsys, *argv, link=None):
+    """`host ARGV` in-process (link: an injected host.link.Link): (exit status, stdout,
+    stderr), with no traceback in either, ever."""
+    from host.cli import main
+
+    code = main([str(a) for a in argv], link=link)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
 def run_micropython(args, timeout=300, heapsize=None, input_bytes=None):
     """Run the MicroPython VM with the project on its path; returns CompletedProcess."""
     cmd = [micropython_exe()]

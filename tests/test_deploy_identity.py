@@ -9,10 +9,10 @@ import tty
 
 import pytest
 
-from host.cli import main
 from host.history import History
 from host.sim.meter import SimMeter
 from host.sim.run import Simulation
+from tests.conftest import run_host as run
 
 CONFIG = {
     "device_id": "site-a",
@@ -20,13 +20,6 @@ CONFIG = {
     "rs485": {"baud": 115200},
     "netting": {"sources": ["registers"], "billing": "registers", "interval_min": 5},
 }
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def snapshot(directory):

@@ -22,6 +22,7 @@ from host.sim.run import Simulation
 from host.sim.site import HOUR_MS, SiteConfig
 from shared import linkproto as lp
 from shared.frame import Decoder
+from tests.conftest import run_host as run
 
 UJ_PER_WH = 3_600_000_000
 DEVICE_ID = "sim-1"
@@ -63,13 +64,6 @@ def board(tmp_path_factory):
     finally:
         host.sim.run.deploy = original
         sim.stop()
-
-
-def run(capsys, *argv, link=None):
-    code = main([str(a) for a in argv], link=link)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def board_args(sim, keys):

@@ -32,15 +32,9 @@ from host.plot import plot
 from host.sync import sync
 from netmeter.link import LinkServer
 from shared.record import Record, chain_link, genesis_link
+from tests.conftest import run_host as run
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(capsys, *argv, link=None):
-    code = main([str(a) for a in argv], link=link)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def digest(path):
@@ -531,7 +525,6 @@ class UnsetClockLink:
 
 
 def test_status_says_an_unset_clock_holds_the_readings_and_shows_no_false_time(capsys):
-    from host.cli import main
 
     assert main(["status", "--device", "/dev/ttyACM0"], link=UnsetClockLink(False)) == 0
     out = capsys.readouterr().out

@@ -12,11 +12,11 @@ import time
 import pytest
 
 import host.deploy
-from host.cli import main
 from host.history import History
 from host.link import Link
 from host.sim.meter import SimMeter
 from host.sim.run import Simulation
+from tests.conftest import run_host as run
 
 WATCHDOG_MS = 1500
 CONFIG = {
@@ -25,13 +25,6 @@ CONFIG = {
     "rs485": {"baud": 115200},
     "netting": {"sources": ["registers"], "billing": "registers", "interval_min": 5},
 }
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def mpremote(device, *args, timeout=60):
